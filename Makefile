@@ -1,0 +1,64 @@
+# memtune: `make run` runs the main job on the embedded default inventory (localhost);
+# `make test` runs every test. Both install what they need first.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+COLLECTION := ansible_collections/memtune/fleet
+SANITY_DIR := build/sanity/ansible_collections/memtune/fleet
+APT_PACKAGES := numactl procps python3-venv rsync
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
+export ANSIBLE_FORCE_COLOR ?= 0
+
+.PHONY: run test test-unit test-integration lint sanity bench venv apt collection clean
+
+run: venv
+	$(BIN)/ansible-playbook playbooks/probe.yml
+
+test: venv
+	$(BIN)/pytest tests
+	$(MAKE) --no-print-directory test-molecule
+
+test-unit: venv
+	$(BIN)/pytest tests/unit
+
+test-integration: venv
+	$(BIN)/pytest tests/integration
+
+lint: venv sanity
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src plugins/action tests
+	$(BIN)/mypy
+	$(BIN)/ansible-lint --profile production
+
+# ansible-test insists on running from ansible_collections/<ns>/<name>: a copy of the tracked files.
+sanity: venv
+	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard -z | grep -zv '^tests/fixtures/' | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	cd $(SANITY_DIR) && git init -q && git add -A && \
+	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no \
+	    --exclude tests/ --exclude lab/ --exclude bench/ --exclude src/ --exclude scripts/
+
+bench: venv
+	$(BIN)/python bench/probe_cost.py
+
+venv: $(VENV)/.installed apt collection
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+apt:
+	@scripts/apt-ensure $(APT_PACKAGES)
+
+collection: $(COLLECTION)
+$(COLLECTION):
+	mkdir -p $(dir $@) && ln -sfn ../.. $@
+
+clean:
+	rm -rf build ansible_collections .mypy_cache .ruff_cache .pytest_cache
+
+-include lab/lab.mk

@@ -1,0 +1,198 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: memtune contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: memory_facts
+short_description: Probe a Linux host's memory, NUMA, hugepages, THP, cgroups, sysctl sources and workloads
+version_added: "0.1.0"
+description:
+  - Reads C(/proc), C(/sys) and the sysctl configuration directories in one pass and returns them as
+    C(ansible_facts.memtune), a versioned dict (O(ansible_facts.memtune.schema_version)) that memtune's
+    controller-side engine validates.
+  - Reads files only. It never runs a command, never writes a file, and never executes a workload's binary.
+  - Missing or unreadable optional files (no NUMA, no hugepages, no PSI, no THP) give partial facts and
+    entries in O(ansible_facts.memtune.warnings); a tree without C(/proc/meminfo) fails the task.
+options:
+  root:
+    description:
+      - Read C(/proc), C(/sys) and C(/etc) below this directory instead of C(/).
+      - Use it to probe a captured tree (a sosreport, a chroot, a test fixture) offline.
+      - Below any root other than C(/), O(ansible_facts.memtune.platform.proc_sys_vm_writable) is false.
+    type: path
+    default: /
+  sysctls:
+    description:
+      - The sysctl keys whose current value and configuration sources are reported.
+      - Keys use dots, for example C(vm.swappiness); only C(vm.*) and C(kernel.*) keys are accepted.
+    type: list
+    elements: str
+    default: [vm.swappiness, vm.min_free_kbytes, vm.watermark_scale_factor, vm.watermark_boost_factor,
+              kernel.numa_balancing, vm.overcommit_memory, vm.overcommit_ratio, vm.overcommit_kbytes,
+              vm.max_map_count, vm.zone_reclaim_mode, vm.nr_hugepages, vm.nr_overcommit_hugepages,
+              vm.dirty_background_bytes, vm.dirty_background_ratio, vm.dirty_bytes, vm.dirty_ratio]
+  workloads:
+    description: Scan C(/proc/<pid>) for known workloads.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; check mode changes nothing about what it does.
+  diff_mode:
+    support: none
+  facts:
+    support: full
+notes:
+  - Target hosts need Python 3.8 or newer and nothing else.
+author:
+  - memtune contributors
+"""
+
+EXAMPLES = r"""
+- name: Probe the memory of every host
+  memtune.fleet.memory_facts:
+
+- name: Show how much RAM each NUMA node has
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.memtune.numa.nodes | map(attribute='mem_total_kb') | list }}"
+
+- name: Probe a captured tree offline
+  memtune.fleet.memory_facts:
+    root: /srv/sosreports/db01
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: always
+  type: complex
+  contains:
+    memtune:
+      description: The host's memory facts. Fields a kernel lacks are null, never missing.
+      returned: always
+      type: complex
+      contains:
+        schema_version:
+          description: Version of this dict's shape; memtune's engine refuses versions it does not know.
+          type: int
+          sample: 1
+        root:
+          description: The directory the files were read below.
+          type: str
+          sample: /
+        kernel:
+          description: Kernel release, its version as C([major, minor, patch]) for comparisons, and C(/proc/cmdline).
+          type: dict
+          sample: {release: 6.1.0-26-amd64, version: [6, 1, 0], cmdline: "BOOT_IMAGE=/vmlinuz root=/dev/vda1"}
+        memory:
+          description: >-
+            From C(/proc/meminfo) and C(/proc/swaps), in kB: C(mem_total_kb), C(mem_free_kb), C(mem_available_kb),
+            C(buffers_kb), C(cached_kb), C(swap_total_kb), C(swap_free_kb), C(swap_used_kb), C(committed_as_kb),
+            C(commit_limit_kb), C(hugetlb_kb), C(anon_hugepages_kb), and C(swap_devices) (path, type, size_kb,
+            used_kb, priority). Overcommit settings are under RV(ansible_facts.memtune.sysctl).
+          type: dict
+          sample: {mem_total_kb: 4028104, mem_available_kb: 3640016, swap_total_kb: 0, swap_devices: []}
+        numa:
+          description: >-
+            C(available) (the kernel exposes NUMA nodes), C(online) and C(possible) node ids, and C(nodes): one
+            entry per online node with C(id), C(mem_total_kb), C(mem_free_kb), C(mem_used_kb), C(file_pages_kb),
+            C(cpus) (empty for a node without CPUs), C(distances) (node id to distance), C(has_memory) and
+            C(hugepages) (page size in kB to C(nr), C(free), C(surplus)). A kernel without NUMA reports one
+            node 0 holding the whole host.
+          type: dict
+          sample: {available: true, online: [0, 1], possible: [0, 1], nodes: [{id: 0, mem_total_kb: 2015744,
+                   mem_free_kb: 1790000, cpus: [0, 1], distances: {"0": 10, "1": 20},
+                   hugepages: {"2048": {nr: 0, free: 0, surplus: 0}}}]}
+        hugepages:
+          description: >-
+            C(default_size_kb) (C(Hugepagesize)), C(sizes_kb) (supported sizes) and C(pools): page size in kB to
+            the host-wide C(nr), C(free), C(surplus), C(resv) and C(overcommit) counts.
+          type: dict
+          sample: {default_size_kb: 2048, sizes_kb: [2048, 1048576],
+                   pools: {"2048": {nr: 0, free: 0, surplus: 0, resv: 0, overcommit: 0}}}
+        thp:
+          description: Transparent hugepages' C(enabled) and C(defrag) choices and the choices offered; null without THP.
+          type: dict
+          sample: {enabled: madvise, enabled_choices: [always, madvise, never], defrag: madvise,
+                   defrag_choices: [always, defer, defer+madvise, madvise, never]}
+        sysctl:
+          description: Current value of each requested key; null when this kernel does not have it.
+          type: dict
+          sample: {vm.swappiness: 60, kernel.numa_balancing: null}
+        sysctl_sources:
+          description: >-
+            For each requested key, the C(entries) (path, line, value) of every sysctl configuration file that
+            sets it, in the order the boot applies them, and the C(winner) (the last one), or null.
+          type: dict
+          sample: {vm.swappiness: {entries: [{path: /etc/sysctl.d/99-sysctl.conf, line: 3, value: "10"}],
+                   winner: {path: /etc/sysctl.d/99-sysctl.conf, line: 3, value: "10"}}}
+        platform:
+          description: >-
+            C(virtualization) (a systemd-detect-virt name or C(none)), C(container) (null when not in one),
+            C(proc_sys_vm_writable), C(systemd) (the running init) and C(cgroup) (C(version) v1, v2, hybrid or
+            none; C(memory_controller); C(mount) of the memory hierarchy).
+          type: dict
+          sample: {virtualization: kvm, container: null, proc_sys_vm_writable: true, systemd: true,
+                   cgroup: {version: v2, memory_controller: true, mount: /sys/fs/cgroup}}
+        pressure:
+          description: C(/proc/pressure/memory) as C(some) and C(full), each with avg10, avg60, avg300, total; null without PSI.
+          type: dict
+          sample: {some: {avg10: 0.0, avg60: 0.0, avg300: 0.0, total: 0}, full: {avg10: 0.0, avg60: 0.0, avg300: 0.0, total: 0}}
+        vmstat:
+          description: Selected C(/proc/vmstat) counters (major faults, allocation stalls, compaction, NUMA hits and misses, kswapd, OOM kills).
+          type: dict
+          sample: {pgmajfault: 1520, allocstall_normal: 0, numa_hit: 9912345, numa_miss: 0, oom_kill: 0}
+        workloads:
+          description: Detected workloads with C(name), C(pids), C(evidence) (pid, comm, match) and C(version) when cheap to know.
+          type: list
+          elements: dict
+          sample: [{name: postgresql, pids: [812, 813], evidence: [{pid: 812, comm: postgres, match: postgres}], version: "15"}]
+        warnings:
+          description: Files that could not be read or parsed; the facts they feed are null or partial.
+          type: list
+          elements: str
+          sample: ["cannot read /sys/devices/system/node/node1/meminfo: Permission denied"]
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.memtune.fleet.plugins.module_utils._collect import MANAGED_SYSCTLS, ProbeError, collect
+from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+
+_SYSCTL_KEY = re.compile(r"^(vm|kernel)(\.[a-z0-9_]+)+$")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            sysctls=dict(type="list", elements="str", default=list(MANAGED_SYSCTLS)),
+            workloads=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    root = module.params["root"]
+    if not os.path.isdir(root):
+        module.fail_json(msg="root %s is not a directory" % root)
+    bad_keys = [key for key in module.params["sysctls"] if not _SYSCTL_KEY.match(key)]
+    if bad_keys:
+        module.fail_json(msg="not vm.* or kernel.* sysctl keys: %s" % ", ".join(bad_keys))
+    try:
+        facts = collect(Tree(root), module.params["sysctls"], module.params["workloads"])
+    except ProbeError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, ansible_facts={"memtune": facts})
+
+
+if __name__ == "__main__":
+    main()

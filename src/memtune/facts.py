@@ -1,0 +1,214 @@
+"""The controller's view of ``ansible_facts.memtune``, the dict the ``memory_facts`` module returns.
+
+The models mirror the module's RETURN documentation field for field and forbid unknown keys, so a
+change on one side fails the test that runs the real module and validates its output here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+
+Kb = Annotated[int, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SwapDevice(_Model):
+    path: str
+    type: str
+    size_kb: Kb
+    used_kb: Kb
+    priority: int
+
+
+class Memory(_Model):
+    mem_total_kb: Annotated[int, Field(gt=0)]
+    mem_free_kb: Kb | None
+    mem_available_kb: Kb | None
+    buffers_kb: Kb | None
+    cached_kb: Kb | None
+    swap_total_kb: Kb | None
+    swap_free_kb: Kb | None
+    swap_used_kb: Kb | None
+    committed_as_kb: int | None
+    commit_limit_kb: Kb | None
+    hugetlb_kb: Kb | None
+    anon_hugepages_kb: Kb | None
+    swap_devices: list[SwapDevice]
+
+
+class NodePool(_Model):
+    """A hugepage pool on one NUMA node (the kernel keeps no per-node reservations)."""
+
+    nr: Kb | None
+    free: Kb | None
+    surplus: Kb | None
+
+
+class HostPool(NodePool):
+    resv: Kb | None = None
+    overcommit: Kb | None = None
+
+
+class Node(_Model):
+    id: Annotated[int, Field(ge=0)]
+    mem_total_kb: Kb | None
+    mem_free_kb: Kb | None
+    mem_used_kb: Kb | None
+    file_pages_kb: Kb | None
+    cpus: list[int]
+    distances: dict[int, int]
+    has_memory: bool
+    hugepages: dict[int, NodePool]
+
+
+class Numa(_Model):
+    available: bool
+    online: list[int]
+    possible: list[int]
+    nodes: Annotated[list[Node], Field(min_length=1)]
+
+
+class Hugepages(_Model):
+    default_size_kb: Kb | None
+    sizes_kb: list[int]
+    pools: dict[int, HostPool]
+
+
+class Thp(_Model):
+    enabled: str | None
+    enabled_choices: list[str]
+    defrag: str | None
+    defrag_choices: list[str]
+
+
+class SysctlEntry(_Model):
+    path: str
+    line: Annotated[int, Field(ge=1)]
+    value: str
+
+
+class SysctlSource(_Model):
+    entries: list[SysctlEntry]
+    winner: SysctlEntry | None
+
+
+class Cgroup(_Model):
+    version: Literal["v1", "v2", "hybrid", "none"]
+    memory_controller: bool
+    mount: str | None
+
+
+class Platform(_Model):
+    virtualization: str
+    container: str | None
+    proc_sys_vm_writable: bool
+    systemd: bool
+    cgroup: Cgroup
+
+
+class PressureLine(_Model):
+    avg10: float
+    avg60: float
+    avg300: float
+    total: int
+
+
+class Pressure(_Model):
+    some: PressureLine | None = None
+    full: PressureLine | None = None
+
+
+class Kernel(_Model):
+    release: str
+    version: tuple[int, int, int] | None
+    cmdline: str | None
+
+
+class Evidence(_Model):
+    pid: int
+    comm: str
+    match: str
+
+
+class Workload(_Model):
+    name: str
+    pids: list[int]
+    evidence: list[Evidence]
+    version: str | None
+
+
+class HostFacts(_Model):
+    """Everything the probe knows about one host; validated before any planning."""
+
+    schema_version: Literal[1]
+    root: str
+    kernel: Kernel
+    memory: Memory
+    numa: Numa
+    hugepages: Hugepages
+    thp: Thp | None
+    sysctl: dict[str, int | str | None]
+    sysctl_sources: dict[str, SysctlSource]
+    platform: Platform
+    pressure: Pressure | None
+    vmstat: dict[str, int]
+    workloads: list[Workload]
+    warnings: list[str]
+
+    @property
+    def workload_names(self) -> frozenset[str]:
+        return frozenset(workload.name for workload in self.workloads)
+
+
+class FactsError(ValueError):
+    """Facts that cannot be used: unreadable, not JSON, another schema version, or the wrong shape."""
+
+
+def parse_facts(data: Any, source: str = "<facts>") -> HostFacts:
+    """Validate a facts dict. Accepts the bare dict, ``{"memtune": ...}``, ``{"ansible_facts": {...}}``
+    (a module result) and an Ansible jsonfile fact cache entry (``{"ansible_memtune": ...}``)."""
+    if isinstance(data, dict):
+        for wrapper in ("ansible_facts",):
+            if isinstance(data.get(wrapper), dict):
+                data = data[wrapper]
+        for key in ("memtune", "ansible_memtune"):
+            if isinstance(data.get(key), dict):
+                data = data[key]
+                break
+    if not isinstance(data, dict):
+        raise FactsError(f"{source}: expected a JSON object with memtune facts")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise FactsError(
+            f"{source}: facts schema_version {version!r}; this memtune reads version {SCHEMA_VERSION} "
+            "(probe the host again with the matching memtune.fleet collection)"
+        )
+    try:
+        return HostFacts.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()[:5]
+        )
+        raise FactsError(f"{source}: invalid facts: {problems}") from None
+
+
+def load_facts(path: Path) -> HostFacts:
+    """Read one host's facts from a JSON file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FactsError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FactsError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+    return parse_facts(data, str(path))
