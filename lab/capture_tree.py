@@ -31,8 +31,10 @@ PATTERNS = [
     "/sys/fs/cgroup/cgroup.controllers", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
     "/etc/sysctl.conf", "/etc/sysctl.d/*", "/run/sysctl.d/*", "/usr/local/lib/sysctl.d/*",
     "/usr/lib/sysctl.d/*", "/lib/sysctl.d/*",
-    "/etc/os-release",
+    "/etc/os-release", "/.dockerenv", "/run/.containerenv", "/run/systemd/container",
 ]
+# Directories whose mere existence is a fact (sd_booted(3)); captured empty.
+MARKER_DIRS = ["/run/systemd/system"]
 
 SKIP = {"/proc/sys/vm/compact_memory", "/proc/sys/vm/drop_caches"}  # write-only triggers
 
@@ -42,11 +44,46 @@ def read(path):
         return handle.read()
 
 
+def linked_prefix(path):
+    """The first component of ``path`` that is a symbolic link (merged-usr /lib, say), or None.
+    Links in /proc and /sys (/proc/self, /sys/class/...) are the kernel's: their files are copied."""
+    if path.startswith(("/proc/", "/sys/")):
+        return None
+    prefix = ""
+    for part in path.strip("/").split("/")[:-1]:
+        prefix += "/" + part
+        if os.path.islink(prefix):
+            return prefix
+    return None
+
+
+def add_link(archive, path):
+    info = tarfile.TarInfo(path.lstrip("/"))
+    info.type = tarfile.SYMTYPE
+    info.linkname = os.readlink(path)
+    archive.addfile(info)
+
+
 def main():
     archive = tarfile.open(fileobj=sys.stdout.buffer, mode="w|")
     seen = set()
+    for path in MARKER_DIRS:
+        if os.path.isdir(path):
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(info)
     for pattern in PATTERNS:
         for path in sorted(glob.glob(pattern)):
+            # Links are kept as links: Debian's /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf decides
+            # whether /etc/sysctl.conf is applied once or twice.
+            link = linked_prefix(path)
+            if link is None and os.path.islink(path) and not path.startswith(("/proc/", "/sys/")):
+                link = path
+            if link:
+                if link not in seen:
+                    seen.add(link)
+                    add_link(archive, link)
+                continue
             if path in seen or path in SKIP or os.path.isdir(path):
                 continue
             seen.add(path)

@@ -24,7 +24,31 @@ class Tree:
         self.warnings = []
 
     def path(self, path):
-        return os.path.join(self.root, path.lstrip("/"))
+        """The real path of the host's ``path``; below a captured root, links resolve inside it."""
+        if self.live:
+            return path
+        return os.path.join(self.root, self.resolve(path).lstrip("/"))
+
+    def resolve(self, path, hops=40):
+        """Resolve ``path`` as the captured host would (a chroot's view), without leaving the root."""
+        parts = [part for part in path.split("/") if part not in ("", ".")]
+        done = []
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            candidate = os.path.join(self.root, *(done + [part]))
+            if os.path.islink(candidate) and hops > 0:
+                hops -= 1
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    done = []
+                parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+                continue
+            done.append(part)
+        return "/" + "/".join(done)
 
     def warn(self, message):
         self.warnings.append(message)
@@ -56,6 +80,14 @@ class Tree:
             return sorted(os.listdir(self.path(path)))
         except OSError:
             return []
+
+    def readlink(self, path):
+        """The target of the link ``path`` (not followed), or None."""
+        parent, name = os.path.split(path)
+        try:
+            return os.readlink(os.path.join(self.path(parent), name))
+        except OSError:
+            return None
 
     def exists(self, path):
         return os.path.lexists(self.path(path))

@@ -65,10 +65,7 @@ def _postgres_version(tree, pid, argv):
         version = tree.read(os.path.join(data_dir, "PG_VERSION"), optional=True)
         if version:
             return version
-    try:
-        exe = os.readlink(tree.path("/proc/%s/exe" % pid))
-    except OSError:
-        exe = words[0] if words else ""
+    exe = tree.readlink("/proc/%s/exe" % pid) or (words[0] if words else "")
     match = _PG_BIN.search(exe)
     return match.group(1) if match else None
 

@@ -1,0 +1,28 @@
+"""Shared test plumbing: where things are, and how to import the collection's remote code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_HOSTS = REPO / "tests" / "fixtures" / "hosts"
+
+# The remote code imports itself as ansible_collections.memtune.fleet...; `make collection` links it.
+_link = REPO / "ansible_collections" / "memtune" / "fleet"
+if not _link.exists():
+    _link.parent.mkdir(parents=True, exist_ok=True)
+    _link.symlink_to(Path("..") / "..")
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
+os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO))
+
+
+@pytest.fixture(scope="session")
+def fixture_hosts() -> Path:
+    """Captured /proc, /sys and /etc trees of real hosts, one directory each."""
+    return FIXTURE_HOSTS
