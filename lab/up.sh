@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Start the QEMU fleet of lab/fleet.conf from fresh overlays, wait for ssh and write the inventory.
+#
+#   lab/up.sh
+#
+# Builds the image first when the cache lacks it. Any guest already running is stopped and reset. On any
+# failure every guest is stopped; a guest that never answers ssh is reported with its serial console.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+require_commands qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils ssh:openssh-client \
+    ssh-keygen:openssh-client
+"$LAB_DIR/build-image.sh"
+image="$(lab_image_dir)"
+
+on_exit() {
+    local rc=$?
+    if ((rc != 0)); then
+        log "start failed (exit $rc): stopping all guests"
+        stop_all_guests
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# qemu_numa_args NODE... : print the -smp, -m and NUMA arguments for nodes given as MiB@cpus.
+qemu_numa_args() {
+    local id=0 node mib cpus total=0 vcpus=0 first last
+    local -a args=()
+    for node in "$@"; do
+        mib="${node%@*}" cpus="${node#*@}"
+        total=$((total + mib))
+        args+=(-object "memory-backend-ram,id=m$id,size=${mib}M")
+        if [[ -n $cpus ]]; then
+            first="${cpus%-*}" last="${cpus#*-}"
+            vcpus=$((vcpus + last - first + 1))
+            args+=(-numa "node,nodeid=$id,cpus=$cpus,memdev=m$id")
+        else
+            args+=(-numa "node,nodeid=$id,memdev=m$id")
+        fi
+        id=$((id + 1))
+    done
+    printf '%s\n' -smp "$vcpus" -m "${total}M" "${args[@]}"
+}
+
+kernel_dir() {
+    local line=$1
+    if [[ -d $image/kernels/$line ]]; then
+        printf '%s\n' "$image/kernels/$line"
+    else
+        local fallback
+        fallback="$(ls -d "$image"/kernels/*/ | head -n 1)"
+        log "WARNING: the image has no kernel line $line; using $(basename "$fallback")"
+        printf '%s\n' "${fallback%/}"
+    fi
+}
+
+start_guest() {
+    local name=$1 line=$2 extra=$3 port=$4; shift 4
+    local dir="$LAB_RUN/$name" kdir
+    local -a numa
+    kdir="$(kernel_dir "$line")"
+    [[ $extra == - ]] && extra=""
+    mapfile -t numa < <(qemu_numa_args "$@")
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    port_in_use "$port" && die "$name: port 127.0.0.1:$port is already in use (set MEMTUNE_LAB_PORT_BASE)"
+    qemu-img create -q -f qcow2 -b "$image/base.qcow2" -F qcow2 "$dir/overlay.qcow2"
+    qemu-system-x86_64 -name "$name" -accel tcg,tb-size=256 -cpu max "${numa[@]}" \
+        -nodefaults -no-user-config -display none -monitor none -serial "file:$dir/console.log" \
+        -kernel "$kdir/vmlinuz" -initrd "$kdir/initrd.img" \
+        -append "root=/dev/vda rw console=ttyS0 systemd.hostname=$name $extra" \
+        -drive "file=$dir/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe" \
+        -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=net0 \
+        -pidfile "$dir/qemu.pid" -daemonize
+    printf '%s\n' "$port" >"$dir/port"
+    printf '%s\n' "$(cat "$kdir/release")" >"$dir/kernel"
+    log "$name: started (pid $(cat "$dir/qemu.pid"), ssh 127.0.0.1:$port, kernel $(cat "$dir/kernel"), $*)"
+}
+
+# Wait until every guest answers ssh; on time-out show the console of each guest that did not.
+wait_for_ssh() {
+    local start=$SECONDS name pending=("$@") still
+    while ((${#pending[@]} > 0)); do
+        still=()
+        for name in "${pending[@]}"; do
+            guest_pid "$name" >/dev/null || {
+                log "$name: QEMU exited; last console lines:"
+                tail -n 40 "$LAB_RUN/$name/console.log" >&2 || true
+                die "$name: QEMU exited before ssh answered"
+            }
+            if guest_ssh "$(cat "$LAB_RUN/$name/port")" true 2>/dev/null; then
+                printf '%s\n' $((SECONDS - start)) >"$LAB_RUN/$name/boot_seconds"
+                log "$name: ssh up after $((SECONDS - start)) s"
+            else
+                still+=("$name")
+            fi
+        done
+        pending=("${still[@]+"${still[@]}"}")
+        if ((${#pending[@]} > 0 && SECONDS - start > LAB_BOOT_TIMEOUT)); then
+            for name in "${pending[@]}"; do
+                log "$name: no ssh after ${LAB_BOOT_TIMEOUT} s; last console lines ($LAB_RUN/$name/console.log):"
+                tail -n 40 "$LAB_RUN/$name/console.log" >&2 || true
+            done
+            die "guests never answered ssh: ${pending[*]}"
+        fi
+        ((${#pending[@]} > 0)) && sleep 3
+    done
+    return 0
+}
+
+stop_all_guests
+index=0
+names=()
+while read -r name line extra nodes; do
+    index=$((index + 1))
+    # shellcheck disable=SC2086  # nodes is a list of MiB@cpus words
+    start_guest "$name" "$line" "$extra" $((LAB_PORT_BASE + index)) $nodes
+    names+=("$name")
+done < <(fleet_lines)
+wait_for_ssh "${names[@]}"
+python3 "$LAB_DIR/write_inventory.py" --fleet "$LAB_FLEET" --run "$LAB_RUN" --key "$LAB_KEY" \
+    --output "$LAB_INVENTORY"
+log "fleet up: ${names[*]}; inventory $LAB_INVENTORY"
