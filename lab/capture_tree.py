@@ -65,7 +65,11 @@ def add_link(archive, path):
 
 
 def main():
-    archive = tarfile.open(fileobj=sys.stdout.buffer, mode="w|")
+    with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as archive:
+        capture(archive)
+
+
+def capture(archive):
     seen = set()
     for path in MARKER_DIRS:
         if os.path.isdir(path):
@@ -95,7 +99,6 @@ def main():
             info.size = len(data)
             info.mode = 0o644
             archive.addfile(info, io.BytesIO(data))
-    archive.close()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,8 @@
-# -*- coding: utf-8 -*-
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Assemble ``ansible_facts.memtune`` from a host's files. One pass, no subprocess, no writes."""
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 from ansible_collections.memtune.fleet.plugins.module_utils import _platform
 from ansible_collections.memtune.fleet.plugins.module_utils._numa import HUGEPAGES_DIR, read_numa, read_pools

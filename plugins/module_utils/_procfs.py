@@ -1,11 +1,8 @@
-# -*- coding: utf-8 -*-
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure parsers for /proc and /sys file formats: text in, plain data out. Garbled lines are skipped."""
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import re
 

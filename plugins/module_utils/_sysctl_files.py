@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which sysctl configuration files set a key, and which one wins at boot.
@@ -9,9 +8,7 @@ so the last assignment of a key wins. /etc/sysctl.conf is applied after them (pr
 --system`, and Debian's /etc/sysctl.d/99-sysctl.conf link to it), unless a sysctl.d file links to it.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import fnmatch
 import os

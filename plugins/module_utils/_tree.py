@@ -1,11 +1,8 @@
-# -*- coding: utf-8 -*-
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read a host's /proc, /sys and /etc below a root directory, collecting warnings instead of raising."""
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import errno
 import os
@@ -39,7 +36,7 @@ class Tree:
                 if done:
                     done.pop()
                 continue
-            candidate = os.path.join(self.root, *(done + [part]))
+            candidate = os.path.join(self.root, *done, part)
             if os.path.islink(candidate) and hops > 0:
                 hops -= 1
                 target = os.readlink(candidate)

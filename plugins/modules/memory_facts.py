@@ -1,11 +1,8 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
@@ -166,7 +163,11 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import MANAGED_SYSCTLS, ProbeError, collect
+from ansible_collections.memtune.fleet.plugins.module_utils._collect import (
+    MANAGED_SYSCTLS,
+    ProbeError,
+    collect,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 
 _SYSCTL_KEY = re.compile(r"^(vm|kernel)(\.[a-z0-9_]+)+$")

@@ -34,7 +34,9 @@ def run_module(module: str, args: str = "", *extra: str) -> dict[str, Any]:
         command = [str(BIN / "ansible"), "localhost", "-m", module, "--tree", results, *extra]
         if args:
             command += ["-a", args]
-        done = subprocess.run(command, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            command, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300
+        )
         saved = Path(results) / "localhost"
         if not saved.exists():
             pytest.fail(f"ansible saved no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")

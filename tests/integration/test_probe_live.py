@@ -36,8 +36,9 @@ def meminfo() -> dict[str, int]:
 
 def numactl_hardware() -> dict[str, Any]:
     """`numactl -H`: node sizes in MB, cpus per node and the distance table."""
-    text = subprocess.run(["numactl", "-H"], capture_output=True, text=True, check=True,
-                          env={"LC_ALL": "C"}).stdout
+    text = subprocess.run(
+        ["numactl", "-H"], capture_output=True, text=True, check=True, env={"LC_ALL": "C"}
+    ).stdout
     nodes: dict[int, dict[str, Any]] = {}
     for match in re.finditer(r"^node (\d+) cpus:(.*)$", text, re.M):
         nodes[int(match[1])] = {"cpus": [int(c) for c in match[2].split()]}
@@ -47,7 +48,8 @@ def numactl_hardware() -> dict[str, Any]:
     header = [int(n) for n in table[0].split()[1:]]
     for row in table[1:]:
         node, *values = row.split()
-        nodes[int(node.rstrip(":"))]["distances"] = {str(h): int(v) for h, v in zip(header, values)}
+        distances = zip(header, values, strict=True)
+        nodes[int(node.rstrip(":"))]["distances"] = {str(other): int(value) for other, value in distances}
     return nodes
 
 
@@ -136,8 +138,13 @@ def test_offline_probe_of_a_captured_tree(fixture_hosts: Path) -> None:
 
 
 def test_ansible_doc_renders() -> None:
-    done = subprocess.run([str(Path(REPO / ".venv/bin/ansible-doc")), "memtune.fleet.memory_facts"],
-                          cwd=REPO, env=ansible_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        [str(Path(REPO / ".venv/bin/ansible-doc")), "memtune.fleet.memory_facts"],
+        cwd=REPO,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     for word in ("root", "sysctls", "sysctl_sources", "schema_version", "check_mode"):
         assert word in done.stdout

@@ -68,7 +68,9 @@ def test_kernel_without_numa_balancing_reports_it_absent(tree: Path) -> None:
         ("proc/sys/kernel/osrelease", "linux", "has no version number"),
     ],
 )
-def test_garbled_file_gives_a_warning_not_a_traceback(tree: Path, path: str, content: str, warning: str) -> None:
+def test_garbled_file_gives_a_warning_not_a_traceback(
+    tree: Path, path: str, content: str, warning: str
+) -> None:
     (tree / path).write_text(content)
     facts = probe(tree)
     assert any(warning in message for message in facts["warnings"]), facts["warnings"]

@@ -24,10 +24,13 @@ SWAPS = """Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority
 PRESSURE = """some avg10=1.25 avg60=0.40 avg300=0.08 total=123456
 full avg10=0.00 avg60=0.00 avg300=0.00 total=42
 """
-MOUNTINFO = """25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
-33 25 0:28 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
-40 33 0:35 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-"""
+MOUNTINFO = "\n".join(
+    [
+        "25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw",
+        "33 25 0:28 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot",
+        "40 33 0:35 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -97,7 +100,11 @@ def test_cpulist_rejects_garbage(text: str) -> None:
     ("text", "chosen", "choices"),
     [
         ("always [madvise] never", "madvise", ["always", "madvise", "never"]),
-        ("[always] defer defer+madvise madvise never", "always", ["always", "defer", "defer+madvise", "madvise", "never"]),
+        (
+            "[always] defer defer+madvise madvise never",
+            "always",
+            ["always", "defer", "defer+madvise", "madvise", "never"],
+        ),
         ("always madvise never", None, ["always", "madvise", "never"]),
     ],
 )
@@ -123,7 +130,9 @@ def test_kernel_version(release: str, expected: list[int] | None) -> None:
 def test_mountinfo() -> None:
     mounts = procfs.parse_mountinfo(MOUNTINFO)
     assert [(m["mount_point"], m["fs_type"]) for m in mounts] == [
-        ("/sys", "sysfs"), ("/sys/fs/cgroup", "cgroup2"), ("/sys/fs/cgroup/memory", "cgroup")
+        ("/sys", "sysfs"),
+        ("/sys/fs/cgroup", "cgroup2"),
+        ("/sys/fs/cgroup/memory", "cgroup"),
     ]
     assert "memory" in mounts[2]["super_options"]
 

@@ -24,15 +24,29 @@ def write(root: Path, path: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("written", "expected"),
-    [("vm.swappiness", "vm.swappiness"), ("vm/swappiness", "vm.swappiness"),
-     ("net/ipv4/conf/eth0.100/rp_filter", "net.ipv4.conf.eth0/100.rp_filter"), (" vm.max_map_count ", "vm.max_map_count")],
+    [
+        ("vm.swappiness", "vm.swappiness"),
+        ("vm/swappiness", "vm.swappiness"),
+        ("net/ipv4/conf/eth0.100/rp_filter", "net.ipv4.conf.eth0/100.rp_filter"),
+        (" vm.max_map_count ", "vm.max_map_count"),
+    ],
 )
 def test_normalize_key(written: str, expected: str) -> None:
     assert normalize_key(written) == expected
 
 
 def test_parse_conf_lines() -> None:
-    text = "# comment\n; also comment\n\nvm.swappiness = 10\n-vm.min_free_kbytes=90112\nnonsense line\nvm/dirty_ratio =  80 \n"
+    text = "\n".join(
+        [
+            "# comment",
+            "; also comment",
+            "",
+            "vm.swappiness = 10",
+            "-vm.min_free_kbytes=90112",
+            "nonsense line",
+            "vm/dirty_ratio =  80 ",
+        ]
+    )
     assert parse_sysctl_conf(text) == [
         (4, "vm.swappiness", "10"),
         (5, "vm.min_free_kbytes", "90112"),
@@ -46,7 +60,11 @@ def test_order_sorts_by_name_across_directories(tmp_path: Path) -> None:
     write(tmp_path, "/run/sysctl.d/30-c.conf", "vm.swappiness=3\n")
     write(tmp_path, "/etc/sysctl.d/README", "vm.swappiness=99\n")  # not a .conf file
     tree = Tree(str(tmp_path))
-    assert boot_order(tree) == ["/usr/lib/sysctl.d/10-a.conf", "/etc/sysctl.d/20-b.conf", "/run/sysctl.d/30-c.conf"]
+    assert boot_order(tree) == [
+        "/usr/lib/sysctl.d/10-a.conf",
+        "/etc/sysctl.d/20-b.conf",
+        "/run/sysctl.d/30-c.conf",
+    ]
     source = sysctl_sources(tree, ["vm.swappiness"])["vm.swappiness"]
     assert [entry["value"] for entry in source["entries"]] == ["1", "2", "3"]
     assert source["winner"] == {"path": "/run/sysctl.d/30-c.conf", "line": 1, "value": "3"}
@@ -82,7 +100,9 @@ def test_absolute_links_stay_inside_the_captured_root(tmp_path: Path) -> None:
 
 def test_glob_keys_match_managed_keys(tmp_path: Path) -> None:
     write(tmp_path, "/etc/sysctl.d/60-dirty.conf", "vm.dirty_*ratio = 9\n")
-    sources = sysctl_sources(Tree(str(tmp_path)), ["vm.dirty_ratio", "vm.dirty_background_ratio", "vm.swappiness"])
+    sources = sysctl_sources(
+        Tree(str(tmp_path)), ["vm.dirty_ratio", "vm.dirty_background_ratio", "vm.swappiness"]
+    )
     assert sources["vm.dirty_ratio"]["winner"]["value"] == "9"
     assert sources["vm.dirty_background_ratio"]["winner"]["value"] == "9"
     assert sources["vm.swappiness"]["winner"] is None

@@ -10,10 +10,14 @@ import pytest
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._workloads import classify, detect_workloads
 
-ES_ARGV = ("/usr/share/elasticsearch/jdk/bin/java -Xms1g -Xmx1g -Des.path.home=/usr/share/elasticsearch "
-           "-cp /usr/share/elasticsearch/lib/* org.elasticsearch.bootstrap.Elasticsearch")
-KAFKA_ARGV = ("java -Xmx1G -cp /opt/kafka/libs/kafka_2.13-3.7.0.jar:/opt/kafka/libs/zstd-jni-1.5.5-6.jar "
-              "kafka.Kafka /opt/kafka/config/server.properties")
+ES_ARGV = (
+    "/usr/share/elasticsearch/jdk/bin/java -Xms1g -Xmx1g -Des.path.home=/usr/share/elasticsearch "
+    "-cp /usr/share/elasticsearch/lib/* org.elasticsearch.bootstrap.Elasticsearch"
+)
+KAFKA_ARGV = (
+    "java -Xmx1G -cp /opt/kafka/libs/kafka_2.13-3.7.0.jar:/opt/kafka/libs/zstd-jni-1.5.5-6.jar "
+    "kafka.Kafka /opt/kafka/config/server.properties"
+)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +63,12 @@ def test_detect_in_a_tree_with_versions(tmp_path: Path) -> None:
     data = tmp_path / "var/lib/postgresql/15/main"
     data.mkdir(parents=True)
     (data / "PG_VERSION").write_text("15\n")
-    fake_process(tmp_path, 812, "postgres", ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"])
+    fake_process(
+        tmp_path,
+        812,
+        "postgres",
+        ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"],
+    )
     fake_process(tmp_path, 813, "postgres", ["postgres: checkpointer"])
     fake_process(tmp_path, 900, "java", KAFKA_ARGV.split())
     fake_process(tmp_path, 1, "systemd", ["/sbin/init"])
