@@ -6,6 +6,8 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 COLLECTION := ansible_collections/memtune/fleet
 SANITY_DIR := build/sanity/ansible_collections/memtune/fleet
+# Not collection content: the controller package, its tests, the lab and the benchmarks.
+SANITY_SKIP := src tests lab bench scripts molecule
 APT_PACKAGES := numactl procps python3-venv rsync
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
@@ -34,11 +36,14 @@ lint: venv sanity
 
 # ansible-test insists on running from ansible_collections/<ns>/<name>: a copy of the tracked files.
 sanity: venv
+	pip_version=$$($(BIN)/python -c 'import re, ansible_test._internal.python_requirements as r; \
+	  print(re.search(r"pip=.([0-9.]+)", open(r.__file__).read())[1])') && \
+	  install -D -m 0644 scripts/offline-get-pip.py ~/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
-	git ls-files -co --exclude-standard -z | grep -zv '^tests/fixtures/' | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	git ls-files -co --exclude-standard -z | grep -zv '^tests/fixtures/' | rsync -a --ignore-missing-args --from0 --files-from=- ./ $(SANITY_DIR)/
 	cd $(SANITY_DIR) && git init -q && git add -A && \
-	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no \
-	    --exclude tests/ --exclude lab/ --exclude bench/ --exclude src/ --exclude scripts/
+	  skip=$$(for dir in $(SANITY_SKIP); do [ -n "$$(git ls-files $$dir)" ] && echo "--exclude $$dir/"; done); \
+	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no $$skip
 
 bench: venv
 	$(BIN)/python bench/probe_cost.py

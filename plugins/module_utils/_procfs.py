@@ -57,7 +57,7 @@ def parse_pressure(text):
             continue
         values = {}
         for item in parts[1:]:
-            name, _, value = item.partition("=")
+            name, _sep, value = item.partition("=")
             try:
                 values[name] = int(value) if name == "total" else float(value)
             except ValueError:
@@ -75,7 +75,7 @@ def parse_cpulist(text):
         chunk = chunk.strip()
         if not chunk:
             continue
-        first, _, last = chunk.partition("-")
+        first, _sep, last = chunk.partition("-")
         if not first.isdigit() or (last and not last.isdigit()):
             raise ValueError("not a cpu list: %r" % text)
         items.extend(range(int(first), int(last or first) + 1))

@@ -11,17 +11,17 @@ short_description: Probe a Linux host's memory, NUMA, hugepages, THP, cgroups, s
 version_added: "0.1.0"
 description:
   - Reads C(/proc), C(/sys) and the sysctl configuration directories in one pass and returns them as
-    C(ansible_facts.memtune), a versioned dict (O(ansible_facts.memtune.schema_version)) that memtune's
+    C(ansible_facts.memtune), a versioned dict (RV(ansible_facts.memtune.schema_version)) that memtune's
     controller-side engine validates.
   - Reads files only. It never runs a command, never writes a file, and never executes a workload's binary.
   - Missing or unreadable optional files (no NUMA, no hugepages, no PSI, no THP) give partial facts and
-    entries in O(ansible_facts.memtune.warnings); a tree without C(/proc/meminfo) fails the task.
+    entries in RV(ansible_facts.memtune.warnings); a tree without C(/proc/meminfo) fails the task.
 options:
   root:
     description:
       - Read C(/proc), C(/sys) and C(/etc) below this directory instead of C(/).
       - Use it to probe a captured tree (a sosreport, a chroot, a test fixture) offline.
-      - Below any root other than C(/), O(ansible_facts.memtune.platform.proc_sys_vm_writable) is false.
+      - Below any root other than C(/), C(platform.proc_sys_vm_writable) in the result is false.
     type: path
     default: /
   sysctls:
@@ -44,12 +44,14 @@ attributes:
     description: The module only reads; check mode changes nothing about what it does.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   facts:
     support: full
+    description: The result is C(ansible_facts.memtune).
 notes:
   - Target hosts need Python 3.8 or newer and nothing else.
 author:
-  - memtune contributors
+  - memtune contributors (@memtune)
 """
 
 EXAMPLES = r"""
