@@ -46,7 +46,7 @@ sanity: venv
 	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no $$skip
 
 bench: venv
-	$(BIN)/python bench/probe_cost.py
+	$(BIN)/python bench/probe_cost.py 30
 
 venv: $(VENV)/.installed apt collection
 
