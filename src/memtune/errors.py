@@ -1,0 +1,28 @@
+"""The one error type of the engine: a problem with a policy, its inputs or a plan, located in a file."""
+
+from __future__ import annotations
+
+
+class PolicyError(ValueError):
+    """Invalid input for the engine. ``str()`` gives ``file:line:column: message`` (as far as known)."""
+
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, column: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+
+    @property
+    def location(self) -> str:
+        parts = [self.file or "<policy>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"

@@ -1,0 +1,90 @@
+"""Saved facts and per-host variables for offline planning (the CLI's inputs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from memtune.errors import PolicyError
+from memtune.facts import FactsError, HostFacts, parse_facts
+from memtune.policy import Policy, policy_from_data
+from memtune.yaml_source import load_yaml
+
+
+class HostVars(BaseModel):
+    """The inventory variables memtune reads for one host (the action plugin passes the same)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    memtune_inputs: dict[str, Any] = {}
+    memtune_workloads: list[str] | None = None
+    group_names: list[str] = []
+    memtune_group_policies: list[dict[str, Any]] = []
+    memtune_host_policy: dict[str, Any] | None = None
+
+    def inline_policies(self, source: str) -> list[Policy]:
+        policies = [
+            policy_from_data(data, f"{source}.memtune_group_policies[{index}]")
+            for index, data in enumerate(self.memtune_group_policies)
+        ]
+        if self.memtune_host_policy is not None:
+            policies.append(policy_from_data(self.memtune_host_policy, f"{source}.memtune_host_policy"))
+        return policies
+
+
+def facts_files(path: Path) -> dict[str, Path]:
+    """Host name -> facts file: ``NAME.json`` files, or the extension-less files of an Ansible jsonfile
+    fact cache (named after the host)."""
+    if not path.exists():
+        raise FactsError(f"{path}: no such file or directory")
+    if path.is_file():
+        return {path.stem if path.suffix == ".json" else path.name: path}
+    found: dict[str, Path] = {}
+    for file in sorted(path.iterdir()):
+        if file.name.startswith(".") or not file.is_file():
+            continue
+        if file.suffix == ".json" or not file.suffix:
+            found[file.stem if file.suffix == ".json" else file.name] = file
+    if not found:
+        raise FactsError(f"{path}: no facts files (*.json or a jsonfile fact cache)")
+    return found
+
+
+def load_host_facts(file: Path) -> HostFacts:
+    try:
+        data = json.loads(file.read_bytes())
+    except OSError as exc:
+        raise FactsError(f"{file}: cannot read: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise FactsError(f"{file}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise FactsError(f"{file}: not UTF-8 JSON") from None
+    return parse_facts(data, str(file))
+
+
+def load_vars(path: Path) -> dict[str, HostVars]:
+    """A YAML or JSON mapping of host name to its variables."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
+    data, marks = load_yaml(text, str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PolicyError("expected a mapping of host name to variables", str(path), 1, 1)
+    result: dict[str, HostVars] = {}
+    for host, values in data.items():
+        try:
+            result[str(host)] = HostVars.model_validate(values or {})
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            loc = (host, *error["loc"])
+            _, (line, column) = marks.locate(loc)
+            where = ".".join(str(part) for part in loc)
+            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            raise PolicyError(f"{where}: {message}", str(path), line, column) from None
+    return result

@@ -1,0 +1,165 @@
+"""The knob catalog: every sysctl memtune plans, its unit, the kernels that have it and its valid range there.
+
+Ranges follow Documentation/admin-guide/sysctl/vm.rst and kernel.rst and the ``extra1``/``extra2`` bounds
+of the kernel's sysctl tables; ``since`` is the first mainline release with the knob or the range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Version = tuple[int, int, int]
+INT_MAX = 2**31 - 1
+LONG_MAX = 2**63 - 1
+Unit = Literal["kB", "bytes", "percent", "count", "mode"]
+UNIT_BYTES: dict[str, int] = {"kB": 1024, "bytes": 1}
+
+
+@dataclass(frozen=True)
+class Span:
+    """Values ``low..high`` are valid on kernels ``since`` and newer (until a later span)."""
+
+    since: Version
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    unit: Unit
+    spans: tuple[Span, ...]
+    doc: str
+    exclusive_with: str | None = None  # writing one of a bytes/ratio pair zeroes the other
+
+    @property
+    def since(self) -> Version:
+        return self.spans[0].since
+
+    def span_for(self, version: Version | None) -> Span:
+        """The valid range on ``version``; the oldest (narrowest) when the version is unknown."""
+        if version is None:
+            return self.spans[0]
+        chosen = self.spans[0]
+        for span in self.spans:
+            if version >= span.since:
+                chosen = span
+        return chosen
+
+    @property
+    def widest(self) -> Span:
+        return Span(self.since, min(s.low for s in self.spans), max(s.high for s in self.spans))
+
+
+_VM = "https://docs.kernel.org/admin-guide/sysctl/vm.html"
+_KERNEL = "https://docs.kernel.org/admin-guide/sysctl/kernel.html"
+
+SYSCTLS: dict[str, Knob] = {
+    knob.name: knob
+    for knob in (
+        # 0..200 since "mm: allow swappiness that prefers reclaiming anon over the file workingset" (5.8).
+        Knob(
+            "vm.swappiness",
+            "percent",
+            (Span((2, 6, 0), 0, 100), Span((5, 8, 0), 0, 200)),
+            f"{_VM}#swappiness",
+        ),
+        Knob("vm.min_free_kbytes", "kB", (Span((2, 6, 0), 0, INT_MAX),), f"{_VM}#min-free-kbytes"),
+        # Added in 4.6 with a ceiling of 1000 (10 % of memory); vm.rst now documents 3000 (30 %).
+        Knob(
+            "vm.watermark_scale_factor",
+            "count",
+            (Span((4, 6, 0), 1, 1000), Span((5, 19, 0), 1, 3000)),
+            f"{_VM}#watermark-scale-factor",
+        ),
+        Knob(
+            "vm.watermark_boost_factor",
+            "count",
+            (Span((5, 0, 0), 0, INT_MAX),),
+            f"{_VM}#watermark-boost-factor",
+        ),
+        # Bit 1 (2, memory tiering) since 5.18 ("NUMA balancing: optimize page placement for memory tiering").
+        Knob(
+            "kernel.numa_balancing",
+            "mode",
+            (Span((3, 8, 0), 0, 1), Span((5, 18, 0), 0, 3)),
+            f"{_KERNEL}#numa-balancing",
+        ),
+        Knob("vm.overcommit_memory", "mode", (Span((2, 6, 0), 0, 2),), f"{_VM}#overcommit-memory"),
+        Knob("vm.overcommit_ratio", "percent", (Span((2, 6, 0), 0, INT_MAX),), f"{_VM}#overcommit-ratio"),
+        Knob("vm.max_map_count", "count", (Span((2, 6, 0), 0, INT_MAX),), f"{_VM}#max-map-count"),
+        Knob("vm.zone_reclaim_mode", "mode", (Span((2, 6, 0), 0, 7),), f"{_VM}#zone-reclaim-mode"),
+        Knob(
+            "vm.dirty_background_bytes",
+            "bytes",
+            (Span((2, 6, 29), 1, LONG_MAX),),
+            f"{_VM}#dirty-background-bytes",
+            exclusive_with="vm.dirty_background_ratio",
+        ),
+        Knob(
+            "vm.dirty_background_ratio",
+            "percent",
+            (Span((2, 6, 0), 0, 100),),
+            f"{_VM}#dirty-background-ratio",
+            exclusive_with="vm.dirty_background_bytes",
+        ),
+        # The kernel refuses dirty_bytes below two pages.
+        Knob(
+            "vm.dirty_bytes",
+            "bytes",
+            (Span((2, 6, 29), 8192, LONG_MAX),),
+            f"{_VM}#dirty-bytes",
+            exclusive_with="vm.dirty_ratio",
+        ),
+        Knob(
+            "vm.dirty_ratio",
+            "percent",
+            (Span((2, 6, 0), 0, 100),),
+            f"{_VM}#dirty-ratio",
+            exclusive_with="vm.dirty_bytes",
+        ),
+    )
+}
+
+_THP_DOC = "https://docs.kernel.org/admin-guide/mm/transhuge.html"
+# Choice -> first kernel offering it (defer: 4.6, defer+madvise: 4.11).
+THP_CHOICES: dict[str, dict[str, Version]] = {
+    "enabled": {"always": (2, 6, 38), "madvise": (2, 6, 38), "never": (2, 6, 38)},
+    "defrag": {
+        "always": (2, 6, 38),
+        "defer": (4, 6, 0),
+        "defer+madvise": (4, 11, 0),
+        "madvise": (2, 6, 38),
+        "never": (2, 6, 38),
+    },
+}
+HUGEPAGE_SIZES_KB = (2048, 1048576)
+# hugepages=<node>:<count>,... on the command line (per-node boot allocation) since 5.16.
+PER_NODE_CMDLINE_SINCE: Version = (5, 16, 0)
+CGROUP_LIMITS = ("MemoryMin", "MemoryLow", "MemoryHigh", "MemoryMax", "MemorySwapMax")
+
+
+def parse_version(text: str) -> Version:
+    """``"5.8"`` -> (5, 8, 0); ``"6.1.0-26-amd64"`` -> (6, 1, 0)."""
+    parts: list[int] = []
+    for piece in text.strip().split(".")[:3]:
+        digits = ""
+        for char in piece:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) != len(piece):
+            break
+    if not parts:
+        raise ValueError(f"not a version: {text!r}")
+    while len(parts) < 3:
+        parts.append(0)
+    return (parts[0], parts[1], parts[2])
+
+
+def format_version(version: Version) -> str:
+    return ".".join(str(part) for part in version)

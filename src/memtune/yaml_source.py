@@ -1,0 +1,79 @@
+"""YAML loading that remembers where every key and item came from, so errors can name file:line:column."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from memtune.errors import PolicyError
+
+Path_ = tuple[str | int, ...]
+Mark = tuple[int, int]
+
+
+class Marks:
+    """Line and column (1-based) of each key or item, by its path in the loaded data."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.by_path: dict[Path_, Mark] = {}
+
+    def at(self, path: Path_) -> Mark:
+        """The mark of ``path`` or of its nearest recorded ancestor."""
+        while path not in self.by_path and path:
+            path = path[:-1]
+        return self.by_path.get(path, (1, 1))
+
+    def locate(self, loc: tuple[Any, ...]) -> tuple[Path_, Mark]:
+        """Follow a pydantic error location through the data, skipping the parts (union tags) that are
+        not keys of the data."""
+        path: Path_ = ()
+        for part in loc:
+            candidate = (*path, part)
+            if candidate in self.by_path:
+                path = candidate
+        return path, self.at(path)
+
+    def error(self, message: str, path: Path_) -> PolicyError:
+        line, column = self.at(path)
+        return PolicyError(message, self.file, line, column)
+
+
+def load_yaml(text: str, file: str) -> tuple[Any, Marks]:
+    marks = Marks(file)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, marks
+        return _build(loader, node, (), marks), marks
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise PolicyError(f"invalid YAML: {problem}", file, line, column) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"invalid YAML: {exc}", file) from None
+    finally:
+        loader.dispose()
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, marks: Marks) -> Any:
+    marks.by_path.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                raise PolicyError(f"mapping keys must be strings, not {key!r}", marks.file, *key_mark)
+            if key in result:
+                raise PolicyError(f"duplicate key {key!r}", marks.file, *key_mark)
+            marks.by_path[(*path, key)] = key_mark
+            result[key] = _build(loader, value_node, (*path, key), marks)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, (*path, index), marks) for index, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
