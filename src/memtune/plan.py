@@ -35,10 +35,9 @@ from memtune.policy import (
     InputSpec,
     Policy,
     PolicySet,
-    PoolCount,
-    PoolTotal,
     Rule,
     When,
+    pool_amount,
 )
 from memtune.sizes import parse_percent, parse_size
 from memtune.yaml_source import Path_
@@ -262,9 +261,7 @@ class _Planner:
         return None
 
     def apply_pool(self, ctx: _Rule, index: int, pool: HugepagePool) -> None:
-        kind = (
-            "count" if isinstance(pool, PoolCount) else "total" if isinstance(pool, PoolTotal) else "fraction"
-        )
+        kind, raw = pool_amount(pool)
         path: Path_ = ("hugepages", index, kind)
         size_kb = pool.size
         name = f"hugepages.{size_kb}kB"
@@ -280,7 +277,6 @@ class _Planner:
                 ("hugepages", index, "nodes"),
             )
         nodes = [node for node in self.memory_nodes if pool.nodes is None or node.id in pool.nodes]
-        raw = getattr(pool, kind)
         used: dict[str, Any] = {}
         expression: str | None = None
         if pool.placement == "per_node":

@@ -145,6 +145,15 @@ def _one_of(keys: tuple[str, ...]) -> Any:
     return kind
 
 
+def pool_amount(pool: PoolCount | PoolTotal | PoolFraction) -> tuple[str, Any]:
+    """-> ("count" | "total" | "fraction", the value as written)."""
+    if isinstance(pool, PoolCount):
+        return "count", pool.count
+    if isinstance(pool, PoolTotal):
+        return "total", pool.total
+    return "fraction", pool.fraction
+
+
 HugepagePool = Annotated[
     Annotated[PoolCount, Tag("count")]
     | Annotated[PoolTotal, Tag("total")]
@@ -400,14 +409,7 @@ def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
         if not expression(value, ("sysctl", key)):
             _check_sysctl(policy, rule, key, value, (*at, "sysctl", key))
     for index, pool in enumerate(rule.hugepages):
-        amount = (
-            pool.count
-            if isinstance(pool, PoolCount)
-            else pool.total
-            if isinstance(pool, PoolTotal)
-            else pool.fraction
-        )
-        kind = type(pool).__name__.removeprefix("Pool").lower()
+        kind, amount = pool_amount(pool)
         plain = not expression(amount, ("hugepages", index, kind)) and isinstance(amount, str)
         if plain and (kind != "total" or not is_size(str(amount))):
             raise policy.error(
