@@ -18,15 +18,18 @@ export ANSIBLE_FORCE_COLOR ?= 0
 run: venv
 	$(BIN)/ansible-playbook playbooks/probe.yml
 
+# Every test: static checks and ansible-test sanity, the pytest suite (unit, this machine's kernel as
+# root, CLI), then the molecule scenarios (localhost, and the QEMU fleet with its fault tests).
 test: venv
-	$(BIN)/pytest tests
+	$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -m "not fleet" tests
 	$(MAKE) --no-print-directory test-molecule
 
 test-unit: venv
 	$(BIN)/pytest tests/unit
 
 test-integration: venv
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest -m "not fleet" tests/integration
 
 lint: venv sanity
 	$(BIN)/ruff check .
