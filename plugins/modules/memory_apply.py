@@ -1,0 +1,362 @@
+#!/usr/bin/python
+# Copyright: memtune contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: memory_apply
+short_description: Apply a memtune DesiredState to a Linux host, changing only what differs
+version_added: "0.1.0"
+description:
+  - Takes the DesiredState that memtune's engine plans (C(docs/desired-state.md)) and brings the host to it.
+    It reads every value first, works out what differs, and then writes only that.
+  - "Runtime: sysctls in C(/proc/sys), transparent hugepages in C(/sys/kernel/mm/transparent_hugepage), and
+    per-NUMA-node hugepage pools in C(/sys/devices/system/node/nodeN/hugepages/hugepages-<size>kB/nr_hugepages).
+    The count the kernel actually allocated is read back; on a shortfall memory is compacted
+    (C(/proc/sys/vm/compact_memory)) and the pool asked for again, at most O(compact_retries) times."
+  - "Persistence without a daemon: memtune's own C(/etc/sysctl.d/90-memtune.conf), a tmpfiles.d-format file
+    C(/etc/memtune/boot-tmpfiles.conf) applied at boot by the oneshot unit C(memtune-boot.service) (enabled
+    through a C(sysinit.target.wants) link) before workloads start, and the kernel command line through the
+    host's bootloader tool (C(grubby), or C(/etc/default/grub) with C(update-grub) or C(grub(2\\)-mkconfig), or
+    BLS entries in C(/boot/loader/entries)). Every file is written atomically (temp file, fsync, rename)."
+  - "cgroup memory limits: a systemd unit gets a drop-in C(/etc/systemd/system/<unit>.d/50-memtune.conf) and
+    C(systemctl set-property --runtime), so the limit holds now and after a reboot; a raw cgroup directory gets
+    its v2 C(memory.*) files, or C(memory.limit_in_bytes) on cgroup v1 (raw limits do not survive a reboot).
+    A C(MemoryHigh) or C(MemoryMax) below the current usage is refused unless the entry has C(force: true)."
+  - Before the first change it saves the previous runtime values and the files it replaces in
+    C(/var/lib/memtune/snapshot.json). O(state=absent) (or O(rollback=true)) restores those values and removes
+    memtune's files and kernel command-line arguments, leaving the host as it was.
+  - It never runs a shell. It writes only below C(/proc/sys/vm), C(/proc/sys/kernel), C(/sys/kernel/mm),
+    C(/sys/devices/system/node), C(/sys/fs/cgroup) and to the files named above, and edits no file it does not
+    own except the kernel command line. Two runs on one host cannot interleave (C(/run/lock/memtune.lock)).
+options:
+  desired:
+    description:
+      - The DesiredState, as the engine's C(DesiredState.model_dump(mode="json")). C(provenance) is ignored.
+      - Sysctl keys must be C(vm.*) or C(kernel.*); kernel command-line arguments are limited to memory
+        parameters (C(hugepagesz), C(hugepages), C(default_hugepagesz), C(hugetlb_cma), C(hugetlb_free_vmemmap),
+        C(transparent_hugepage), C(numa_balancing), C(kernelcore), C(movablecore)).
+      - Required with O(state=present) unless O(rollback=true).
+    type: dict
+  state:
+    description:
+      - V(present) applies O(desired); V(absent) restores the snapshot and removes what memtune persisted.
+    type: str
+    choices: [present, absent]
+    default: present
+  rollback:
+    description: The same as O(state=absent); handy as an extra variable (C(-e rollback=true)).
+    type: bool
+    default: false
+  fail_on_conflict:
+    description:
+      - A sysctl file that the boot applies after memtune's and sets a managed key to another value makes memtune's
+        value lose at the next boot. By default that is a warning naming the file and line; V(true) fails the task
+        before anything is changed.
+    type: bool
+    default: false
+  on_unsupported:
+    description:
+      - What to do on a host where C(/proc/sys/vm) cannot be written (a container, or not root).
+      - V(skip) returns C(skipped=true) with the reason; V(fail) fails the task.
+    type: str
+    choices: [skip, fail]
+    default: skip
+  lock_timeout:
+    description: Seconds to wait for another memtune run on the same host to finish.
+    type: int
+    default: 60
+  compact_retries:
+    description: How many times a hugepage pool that came out short is compacted for and asked for again.
+    type: int
+    default: 3
+  root:
+    description:
+      - Test hook. Read and write below this directory instead of C(/), for example a copy of a host's C(/etc),
+        C(/proc/sys) and C(/sys) made of plain files. Below any root other than C(/) no command is run (no
+        C(systemctl), C(grubby) or C(update-grub)), so cgroup units are skipped and bootloader files are only edited.
+    type: path
+    default: /
+attributes:
+  check_mode:
+    support: full
+    description: Everything is read and compared; nothing is written. The result says what would change.
+  diff_mode:
+    support: full
+    description: The runtime knobs before and after, and the before and after text of every file and of the kernel
+      command line that would change.
+  platform:
+    platforms: [linux]
+notes:
+  - Target hosts need Python 3.8 or newer and nothing else. Run it as root (C(become=true)).
+  - Most hosts cannot allocate 1 GiB pages after boot; such pools come from the kernel command line, so
+    their runtime shortfall is a warning and RV(reboot_required) says when the next boot will fix it.
+  - Limits of a raw cgroup directory and hugepage pools of a pool that stays short are not retried at boot
+    beyond what the restore unit asks for.
+seealso:
+  - name: DesiredState contract
+    description: docs/desired-state.md in the memtune repository.
+    link: https://example.invalid/memtune/docs/desired-state.md
+author:
+  - memtune contributors
+"""
+
+EXAMPLES = r"""
+- name: Apply a plan computed by the memtune engine (usually done for you by memtune.fleet.tune)
+  memtune.fleet.memory_apply:
+    desired:
+      schema_version: 1
+      sysctl:
+        vm.swappiness: {value: 10}
+      thp:
+        enabled: {value: madvise}
+      hugepages:
+        - {size_kb: 2048, per_node: {"0": 256}, boot: false, required: true}
+  become: true
+
+- name: Show what would change, without changing it
+  memtune.fleet.memory_apply:
+    desired: "{{ memtune_desired }}"
+  check_mode: true
+  diff: true
+
+- name: Roll back everything memtune changed on the host
+  memtune.fleet.memory_apply:
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether anything differed (in check mode, whether anything would be changed).
+  returned: always
+  type: bool
+  sample: true
+skipped:
+  description: True when the host cannot be tuned and O(on_unsupported=skip); RV(msg) says why.
+  returned: when skipped
+  type: bool
+  sample: true
+msg:
+  description: A one-line summary, or the reason the host was skipped.
+  returned: always
+  type: str
+  sample: "3 changes: 1 sysctl, 1 hugepages, 1 file"
+knobs:
+  description: Every managed runtime knob, changed or not, with the value before, the value wanted and what the
+    kernel reports after the write.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: V(sysctl), V(thp), V(hugepages) or V(cgroup).
+      type: str
+    name:
+      description: The sysctl key, THP knob, C(<size>kB node<N>), or cgroup unit or path.
+      type: str
+    before:
+      description: The value read before the run.
+      type: raw
+    after:
+      description: The value wanted.
+      type: raw
+    read_back:
+      description: The value read after writing; absent in check mode and for knobs that did not change.
+      type: raw
+    changed:
+      description: Whether this knob differed.
+      type: bool
+  sample: [{kind: sysctl, name: vm.swappiness, before: 60, after: 10, read_back: 10, changed: true}]
+skipped_knobs:
+  description: Knobs of the desired state this host cannot take, with the reason (for example a missing sysctl).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{kind: sysctl, name: kernel.numa_balancing, reason: "this kernel has no kernel.numa_balancing"}]
+hugepages:
+  description: Each desired pool on each node, requested against allocated.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    size_kb: {description: Page size in kB., type: int}
+    node: {description: NUMA node id., type: int}
+    before: {description: Pages in the pool before the run., type: int}
+    requested: {description: Pages wanted., type: int}
+    allocated: {description: Pages the kernel reports after the run; null in check mode when a change is due., type: int}
+    shortfall: {description: requested - allocated (0 when the pool is complete)., type: int}
+    compactions: {description: Times memory was compacted for this pool., type: int}
+    boot: {description: The pool is also set on the kernel command line., type: bool}
+    required: {description: A shortfall fails the task., type: bool}
+  sample: [{size_kb: 2048, node: 0, before: 0, requested: 256, allocated: 256, shortfall: 0, compactions: 0,
+            boot: false, required: false}]
+cgroups:
+  description: Each cgroup target with its memory usage in bytes and the limits before and wanted.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{target: postgresql.service, usage: 73400320, before: {MemoryMax: infinity}, after: {MemoryMax: 1073741824}}]
+files:
+  description: memtune's files (and bootloader files) that changed or would change.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{path: /etc/sysctl.d/90-memtune.conf, action: created}]
+conflicts:
+  description: Sysctl files the boot applies after memtune's that set a managed key to another value.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{key: vm.swappiness, path: /etc/sysctl.conf, line: 12, value: "60", desired: 10}]
+reboot_required:
+  description: The kernel command line memtune manages differs from the running kernel's C(/proc/cmdline), and the
+    bootloader has (or after this run will have) the new arguments.
+  returned: success
+  type: bool
+  sample: false
+kernel_cmdline:
+  description: The bootloader tool and the command line before and after, when it changes.
+  returned: when the kernel command line changes
+  type: dict
+  sample: {tool: grub, before: [quiet], after: [quiet, hugepagesz=1G, "hugepages=0:2"]}
+snapshot:
+  description: The snapshot file with the values a rollback restores; null when there is none.
+  returned: success
+  type: str
+  sample: /var/lib/memtune/snapshot.json
+diff:
+  description: In diff mode, Ansible's list of before/after texts, runtime knobs first, then each file.
+  returned: when diff mode is on
+  type: list
+  elements: dict
+  sample: [{before_header: runtime (before), after_header: runtime (after), before: "sysctl vm.swappiness = 60\n",
+            after: "sysctl vm.swappiness = 10\n"}]
+"""
+
+import copy
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.memtune.fleet.plugins.module_utils import _persist
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_absent import plan_absent
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes import (
+    ApplyError,
+    Change,
+    Context,
+    carry_out,
+)
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_desired import DesiredError, validate
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_present import PlanError, plan_present
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_report import report
+from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import Systemd
+from ansible_collections.memtune.fleet.plugins.module_utils._platform import detect_systemd
+from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+
+
+def _context(module, tree):
+    def run(argv):
+        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+
+    systemctl = module.get_bin_path("systemctl") if tree.live and detect_systemd(tree) else None
+    return Context(
+        tree,
+        run,
+        module.get_bin_path,
+        Systemd(run, systemctl) if systemctl else None,
+        module.params["compact_retries"],
+    )
+
+
+def _plan(module, ctx, want):
+    """-> (plan, changes to carry out in order, snapshot path or None once the run is over)."""
+    tree = ctx.tree
+    saved = _persist.load_snapshot(tree.path(_persist.SNAPSHOT))
+    if want is None:
+        plan = plan_absent(ctx, saved, _persist.SNAPSHOT)
+        return plan, plan.changes, None
+    snapshot = copy.deepcopy(saved) if saved else _persist.new_snapshot()
+    plan = plan_present(ctx, want, snapshot)
+    if plan.conflicts and module.params["fail_on_conflict"]:
+        raise PlanError(
+            "; ".join(
+                "%(key)s: %(path)s:%(line)s sets %(value)s after memtune's %(desired)s" % c
+                for c in plan.conflicts
+            )
+            + " (fail_on_conflict is set; nothing was changed)"
+        )
+    if not plan.changes:
+        return plan, [], _persist.SNAPSHOT if saved else None
+    if not tree.exists(_persist.STATE_DIR) and tree.path(_persist.STATE_DIR) not in snapshot["dirs"]:
+        snapshot["dirs"].append(tree.path(_persist.STATE_DIR))
+    path = tree.path(_persist.SNAPSHOT)
+
+    def save_final():
+        snapshot["dirs"].extend(d for d in ctx.created_dirs if d not in snapshot["dirs"])
+        _persist.save_snapshot(path, snapshot)
+
+    first = Change(
+        "snapshot", _persist.SNAPSHOT, None, "saved", lambda: _persist.save_snapshot(path, snapshot)
+    )
+    last = Change("snapshot", _persist.SNAPSHOT, None, "updated", save_final)
+    return plan, [first, *plan.changes, last], _persist.SNAPSHOT
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            desired=dict(type="dict"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            rollback=dict(type="bool", default=False),
+            fail_on_conflict=dict(type="bool", default=False),
+            on_unsupported=dict(type="str", choices=["skip", "fail"], default="skip"),
+            lock_timeout=dict(type="int", default=60),
+            compact_retries=dict(type="int", default=3),
+            root=dict(type="path", default="/"),
+        ),
+        required_if=[("state", "present", ("desired", "rollback"), True)],
+        mutually_exclusive=[("desired", "rollback")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not os.path.isdir(params["root"]):
+        module.fail_json(msg="root %s is not a directory" % params["root"])
+    tree = Tree(params["root"])
+    if not os.access(tree.path("/proc/sys/vm/swappiness"), os.W_OK):
+        reason = "%s is not writable here (a container, or not root)" % tree.path("/proc/sys/vm")
+        if params["on_unsupported"] == "fail":
+            module.fail_json(msg=reason)
+        module.exit_json(changed=False, skipped=True, msg=reason)
+    absent = params["state"] == "absent" or params["rollback"]
+    try:
+        want = None if absent else validate(params["desired"])
+    except DesiredError as exc:
+        module.fail_json(msg="invalid desired state: %s" % exc)
+    ctx = _context(module, tree)
+    try:
+        with _persist.HostLock(tree.path(_persist.LOCK_FILE), params["lock_timeout"]):
+            plan, changes, snapshot = _plan(module, ctx, want)
+            if not module.check_mode:
+                carry_out(changes)
+    except (_persist.LockTimeout, PlanError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    except ApplyError as exc:
+        module.fail_json(
+            msg="%s; the values before this run are in %s: run with state=absent to restore them"
+            % (exc, _persist.SNAPSHOT),
+            changed=True,
+        )
+    result, failures = report(plan, ctx, applied=not module.check_mode, diff=module._diff)
+    result["snapshot"] = snapshot
+    for warning in ctx.warnings:
+        module.warn(warning)
+    if failures:
+        module.fail_json(msg="; ".join(failures), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
