@@ -7,13 +7,14 @@ the wanted suite wins. Exit status 1, with a message on stderr, when none does: 
 
     python3 lab/apt_mirror.py [--suite bookworm] [--root /]
 """
+
 import argparse
 import glob
 import os
 import sys
-from typing import Iterator, List, Tuple
+from collections.abc import Iterator
 
-Source = Tuple[List[str], List[str], List[str]]  # (types, uris, suites)
+Source = tuple[list[str], list[str], list[str]]  # (types, uris, suites)
 
 
 def parse_deb822(text: str) -> Iterator[Source]:
@@ -32,7 +33,11 @@ def parse_deb822(text: str) -> Iterator[Source]:
             fields[key] = value.strip()
         if fields.get("enabled", "yes").lower() == "no":
             continue
-        yield fields.get("types", "").split(), fields.get("uris", "").split(), fields.get("suites", "").split()
+        yield (
+            fields.get("types", "").split(),
+            fields.get("uris", "").split(),
+            fields.get("suites", "").split(),
+        )
 
 
 def parse_one_line(text: str) -> Iterator[Source]:
@@ -76,8 +81,11 @@ def main() -> int:
     args = parser.parse_args()
     mirror = find_mirror(sources(args.root), args.suite)
     if not mirror:
-        print(f"apt_mirror: no enabled 'deb' source for suite {args.suite!r} under "
-              f"{os.path.join(args.root, 'etc/apt')}", file=sys.stderr)
+        print(
+            f"apt_mirror: no enabled 'deb' source for suite {args.suite!r} under "
+            f"{os.path.join(args.root, 'etc/apt')}",
+            file=sys.stderr,
+        )
         return 1
     print(mirror)
     return 0

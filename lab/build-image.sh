@@ -156,4 +156,7 @@ rm -f "$work/root.raw"
 } >"$out/manifest"
 rm -rf "$dest"
 mv "$out" "$dest"
+for old in "$LAB_CACHE"/images/*/; do
+    [[ ${old%/} == "$dest" ]] || { log "removing the outdated image $(basename "$old")"; rm -rf "$old"; }
+done
 log "image built in $((SECONDS - started)) s: $dest"

@@ -39,9 +39,10 @@ lab_ssh_key() {
     fi
 }
 
-# The image's cache key: a hash of everything the build reads from this repository, and the lab key.
+# The image's cache key: a hash of its build inputs (the build script holds the package list and every
+# setting baked into the image) and of the lab's public key, which the image authorizes.
 lab_image_key() {
-    cat "$LAB_DIR/build-image.sh" "$LAB_DIR/apt_mirror.py" "$LAB_KEY.pub" | sha256sum | cut -c1-16
+    cat "$LAB_DIR/build-image.sh" "$LAB_KEY.pub" | sha256sum | cut -c1-16
 }
 
 lab_image_dir() { printf '%s/images/%s\n' "$LAB_CACHE" "$(lab_image_key)"; }
@@ -72,16 +73,19 @@ guest_pid() {
     printf '%s\n' "$pid"
 }
 
+# A process that has not exited (a zombie has an empty command line).
+process_running() { [[ -n "$(tr -d '\0' <"/proc/$1/cmdline" 2>/dev/null)" ]]; }
+
 # Stop one guest by its pidfile: SIGTERM, then SIGKILL after 15 s. Never by process name.
 stop_guest() {
     local name=$1 pid i
     if pid="$(guest_pid "$name")"; then
         kill "$pid" 2>/dev/null || true
         for ((i = 0; i < 30; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
+            process_running "$pid" || break
             sleep 0.5
         done
-        if kill -0 "$pid" 2>/dev/null; then
+        if process_running "$pid"; then
             log "$name: still running after SIGTERM, sending SIGKILL"
             kill -9 "$pid" 2>/dev/null || true
         fi
