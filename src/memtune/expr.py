@@ -146,7 +146,7 @@ def compile_expression(source: str) -> Expression:
 def _check_tree(tree: nodes.Node) -> tuple[frozenset[str], frozenset[str]]:
     names: set[str] = set()
     input_names: set[str] = set()
-    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
+    for node in [tree, *tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem))]:
         line = node.lineno or 1
         if isinstance(node, nodes.Name):
             if node.name not in NAMES:
@@ -264,9 +264,16 @@ class Scope:
         }
 
     def track(self, value: Any, path: str) -> Any:
-        if isinstance(value, int | float | str | bool | tuple) or value is None:
+        """Leaves (scalars, and lists or maps of scalars) are recorded and handed out as they are."""
+        if _is_leaf(value):
             self.used[path] = list(value) if isinstance(value, tuple) else value
             return value
+        if isinstance(value, list | tuple) and all(_is_leaf(item) for item in value):
+            self.used[path] = list(value)
+            return list(value)
+        if isinstance(value, Mapping) and all(_is_leaf(item) for item in value.values()):
+            self.used[path] = dict(value)
+            return dict(value)
         return _Tracked(value, path, self)
 
     def evaluate(
@@ -349,6 +356,12 @@ class Scope:
         self.used["memory.mem_total_kb"] = ram_kb
         kb = min(max(math.isqrt(ram_kb * 16), 128), 262144)
         return self._to_unit(kb * 1024, "default_min_free_kbytes")
+
+
+def _is_leaf(value: Any) -> bool:
+    return value is None or isinstance(value, int | float | str | bool) or (
+        isinstance(value, tuple) and all(isinstance(item, int) for item in value)
+    )
 
 
 def _fact_summary(facts: HostFacts, name: str) -> Any:

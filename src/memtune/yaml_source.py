@@ -29,9 +29,15 @@ class Marks:
         """Follow a pydantic error location through the data, skipping the parts (union tags) that are
         not keys of the data."""
         path: Path_ = ()
-        for part in loc:
+        for index, part in enumerate(loc):
             candidate = (*path, part)
-            if candidate in self.by_path:
+            following = loc[index + 1] if index + 1 < len(loc) else None
+            is_tag = (
+                following is not None
+                and (*path, following) in self.by_path
+                and (*candidate, following) not in self.by_path
+            )
+            if candidate in self.by_path and not is_tag:
                 path = candidate
         return path, self.at(path)
 
