@@ -94,9 +94,30 @@ class ExpressionError(ValueError):
         self.line = line
 
 
+_MAX_EXPONENT = 64
+_MAX_REPEAT = 4096
+
+
 class _Sandbox(SandboxedEnvironment):
+    intercepted_binops = frozenset(["*", "**"])
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         return False  # facts are read by key; no Python attribute of any object is reachable
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """Refuse arithmetic that would eat the controller's CPU or memory."""
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
+                raise ExpressionError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
+            return left**right
+        for seq, count in ((left, right), (right, left)):
+            if (
+                isinstance(seq, str | list | tuple)
+                and isinstance(count, int)
+                and count * len(seq) > _MAX_REPEAT
+            ):
+                raise ExpressionError(f"repeating a sequence {count} times is not allowed")
+        return left * right
 
 
 _ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
@@ -359,8 +380,10 @@ class Scope:
 
 
 def _is_leaf(value: Any) -> bool:
-    return value is None or isinstance(value, int | float | str | bool) or (
-        isinstance(value, tuple) and all(isinstance(item, int) for item in value)
+    return (
+        value is None
+        or isinstance(value, int | float | str | bool)
+        or (isinstance(value, tuple) and all(isinstance(item, int) for item in value))
     )
 
 

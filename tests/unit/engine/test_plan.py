@@ -335,6 +335,8 @@ RUNTIME_ERRORS = [
     ("nodes[5].mem_total_kb", "'numa.nodes[5]' is not a known fact or input"),
     ("clamp(1, 10, 5)", "clamp(): lower bound 10 is above upper bound 5"),
     ("'x' * 3", "expected a number, got 'xxx'"),
+    ("'x' * 10000000000", "repeating a sequence 10000000000 times is not allowed"),
+    ("2 ** 100000", "exponent 100000 is too large"),
 ]
 
 
