@@ -36,8 +36,8 @@ class HostVars(BaseModel):
 
 
 def facts_files(path: Path) -> dict[str, Path]:
-    """Host name -> facts file: ``NAME.json`` files, or the extension-less files of an Ansible jsonfile
-    fact cache (named after the host)."""
+    """Host name -> facts file: ``NAME.json`` files, or the files of an Ansible jsonfile fact cache (named
+    after the host, dots and all). Hidden files are ignored."""
     if not path.exists():
         raise FactsError(f"{path}: no such file or directory")
     if path.is_file():
@@ -46,8 +46,7 @@ def facts_files(path: Path) -> dict[str, Path]:
     for file in sorted(path.iterdir()):
         if file.name.startswith(".") or not file.is_file():
             continue
-        if file.suffix == ".json" or not file.suffix:
-            found[file.stem if file.suffix == ".json" else file.name] = file
+        found[file.stem if file.suffix == ".json" else file.name] = file
     if not found:
         raise FactsError(f"{path}: no facts files (*.json or a jsonfile fact cache)")
     return found

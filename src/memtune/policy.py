@@ -72,7 +72,8 @@ Size = Annotated[
     ),
 ]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=200)]
-Names = Annotated[list[Name], BeforeValidator(_listify)]
+_ONE_OR_MORE: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+Names = Annotated[list[Name], BeforeValidator(_listify), WithJsonSchema(_ONE_OR_MORE)]
 _VERSION_CONDITION_PATTERN = r"^(unknown|(==|!=|>=|<=|>|<)\s*[0-9.]+)$"
 VersionCondition = Annotated[
     str,
@@ -103,7 +104,9 @@ class When(_Strict):
     workload: Names | None = None
     ram: SizeRange | None = None
     numa_nodes: CountRange | None = None
-    kernel: Annotated[list[VersionCondition], BeforeValidator(_listify)] | None = None
+    kernel: (
+        Annotated[list[VersionCondition], BeforeValidator(_listify), WithJsonSchema(_ONE_OR_MORE)] | None
+    ) = None
     virtualization: Names | None = None
     inputs: Names | None = None
     workload_version: dict[Name, VersionCondition] | None = None
