@@ -41,6 +41,10 @@ class Context:
     def path(self, path):
         return self.tree.path(path)
 
+    def link_path(self, link):
+        """Where the link ``link`` itself lives (Tree.path would follow it inside a captured root)."""
+        return os.path.join(self.tree.path(os.path.dirname(link)), os.path.basename(link))
+
     def read_file(self, path):
         return _persist.read_text(self.tree.path(path))
 
@@ -116,7 +120,7 @@ def file_change(ctx, path, before, after, mode=0o644):
 
 def link_change(ctx, link, before, after):
     """Point the symlink ``link`` at ``after`` (remove it when None); ``before`` is its current target."""
-    full = ctx.path(link)
+    full = ctx.link_path(link)
 
     def act():
         if after is None:
@@ -128,7 +132,7 @@ def link_change(ctx, link, before, after):
 
 
 def read_link(ctx, link):
-    full = ctx.path(link)
+    full = ctx.link_path(link)
     return os.readlink(full) if os.path.islink(full) else None
 
 

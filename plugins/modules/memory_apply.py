@@ -290,17 +290,18 @@ def _plan(module, ctx, want):
         )
     if not plan.changes:
         return plan, [], _persist.SNAPSHOT if saved else None
-    if not tree.exists(_persist.STATE_DIR) and tree.path(_persist.STATE_DIR) not in snapshot["dirs"]:
-        snapshot["dirs"].append(tree.path(_persist.STATE_DIR))
     path = tree.path(_persist.SNAPSHOT)
+
+    def save_first():
+        _persist.make_dirs(os.path.dirname(path), ctx.created_dirs)
+        snapshot["dirs"].extend(ctx.created_dirs)
+        _persist.save_snapshot(path, snapshot)
 
     def save_final():
         snapshot["dirs"].extend(d for d in ctx.created_dirs if d not in snapshot["dirs"])
         _persist.save_snapshot(path, snapshot)
 
-    first = Change(
-        "snapshot", _persist.SNAPSHOT, None, "saved", lambda: _persist.save_snapshot(path, snapshot)
-    )
+    first = Change("snapshot", _persist.SNAPSHOT, None, "saved", save_first)
     last = Change("snapshot", _persist.SNAPSHOT, None, "updated", save_final)
     return plan, [first, *plan.changes, last], _persist.SNAPSHOT
 
