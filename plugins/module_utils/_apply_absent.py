@@ -20,7 +20,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes impor
     unit_change,
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_present import Plan
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_runtime import pool_path
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_runtime import TWINS, pool_path
 from ansible_collections.memtune.fleet.plugins.module_utils._bootloader import Bootloader, plan_args
 from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import DROPIN_NAME, read_raw
 from ansible_collections.memtune.fleet.plugins.module_utils._collect import read_sysctls, thp_facts
@@ -29,10 +29,13 @@ OWN_FILES = (_persist.SYSCTL_FILE, _persist.BOOT_CONF, _persist.BOOT_UNIT)
 
 
 def _restore_runtime(ctx, plan, runtime):
-    current = read_sysctls(ctx.tree, sorted(runtime["sysctl"]))
-    for key in sorted(runtime["sysctl"]):
+    saved = runtime["sysctl"]
+    current = read_sysctls(ctx.tree, sorted(saved))
+    for key in sorted(saved):
+        if saved[key] == 0 and saved.get(TWINS.get(key)):
+            continue  # writing its twin back zeroes it
         if current[key] is not None:
-            plan.compare(sysctl_change(ctx, key, current[key], runtime["sysctl"][key]))
+            plan.compare(sysctl_change(ctx, key, current[key], saved[key]))
     thp = thp_facts(ctx.tree) if runtime["thp"] else None
     for knob in sorted(runtime["thp"]) if thp else ():
         plan.compare(thp_change(ctx, knob, thp[knob], runtime["thp"][knob]))

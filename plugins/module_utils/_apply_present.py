@@ -19,7 +19,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes impor
     thp_change,
     unit_change,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_runtime import pool_path
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_runtime import TWINS, pool_path
 from ansible_collections.memtune.fleet.plugins.module_utils._bootloader import Bootloader, plan_args
 from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import (
     below_usage,
@@ -78,6 +78,11 @@ def _plan_sysctls(ctx, plan, want, snapshot):
         kept[key] = want[key]
         if plan.compare(sysctl_change(ctx, key, current[key], want[key])):
             _persist.remember(snapshot["runtime"], "sysctl", key, current[key])
+            twin = TWINS.get(key)
+            if twin and twin not in want:
+                value = read_sysctls(ctx.tree, [twin])[twin]
+                if value is not None:
+                    _persist.remember(snapshot["runtime"], "sysctl", twin, value)
     return kept
 
 

@@ -13,6 +13,16 @@ from ansible_collections.memtune.fleet.plugins.module_utils._collect import THP_
 from ansible_collections.memtune.fleet.plugins.module_utils._numa import HUGEPAGES_DIR, NODE_DIR
 
 COMPACT_MEMORY = "/proc/sys/vm/compact_memory"
+# Writing one knob of a pair zeroes the other, and the *_bytes knobs refuse 0: a rollback writes back the
+# one of the pair that was set, never the zero (vm.rst).
+TWINS = {
+    "vm.dirty_bytes": "vm.dirty_ratio",
+    "vm.dirty_ratio": "vm.dirty_bytes",
+    "vm.dirty_background_bytes": "vm.dirty_background_ratio",
+    "vm.dirty_background_ratio": "vm.dirty_background_bytes",
+    "vm.overcommit_kbytes": "vm.overcommit_ratio",
+    "vm.overcommit_ratio": "vm.overcommit_kbytes",
+}
 WRITABLE_PREFIXES = (
     "/proc/sys/vm/",
     "/proc/sys/kernel/",

@@ -42,12 +42,13 @@ def other_choice(name: str) -> str:
 
 def desired_for(before: HostState) -> dict[str, Any]:
     swappiness = int(before.vm["swappiness"])
-    ratio = int(before.vm["dirty_background_ratio"])
+    background = int(before.vm["dirty_background_bytes"])
     return {
         "schema_version": 1,
         "sysctl": {
             "vm.swappiness": {"value": 33 if swappiness != 33 else 34, "provenance": {}},
-            "vm.dirty_background_ratio": {"value": 7 if ratio != 7 else 8, "provenance": {}},
+            # Writing it zeroes vm.dirty_background_ratio, which the rollback must bring back.
+            "vm.dirty_background_bytes": {"value": (64 << 20) + (background == 64 << 20), "provenance": {}},
         },
         "thp": {
             "enabled": {"value": other_choice("enabled"), "provenance": {}},
@@ -77,7 +78,8 @@ def test_apply_converge_and_roll_back(host_guard: HostState) -> None:
     result = apply(desired=desired)
     assert result["_rc"] == 0 and result["changed"] is True, result
     assert sysctl("vm.swappiness") == str(desired["sysctl"]["vm.swappiness"]["value"])
-    assert sysctl("vm.dirty_background_ratio") == str(desired["sysctl"]["vm.dirty_background_ratio"]["value"])
+    assert sysctl("vm.dirty_background_bytes") == str(desired["sysctl"]["vm.dirty_background_bytes"]["value"])
+    assert sysctl("vm.dirty_background_ratio") == "0"
     assert thp_choice((THP / "enabled").read_text()) == desired["thp"]["enabled"]["value"]
     assert thp_choice((THP / "defrag").read_text()) == desired["thp"]["defrag"]["value"]
     assert int(POOL_2M.read_text()) == desired["hugepages"][0]["per_node"]["0"]
@@ -114,6 +116,7 @@ def test_apply_converge_and_roll_back(host_guard: HostState) -> None:
     assert before.differences(HostState()) == []
     assert not Path("/var/lib/memtune").exists() and not Path("/etc/memtune").exists()
     assert sysctl("vm.swappiness") == before.vm["swappiness"].strip()
+    assert sysctl("vm.dirty_background_ratio") == before.vm["dirty_background_ratio"].strip()
     assert apply(state="absent")["changed"] is False
 
 
