@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SUITE=bookworm
 IMAGE_SIZE=4G
-NEEDED_FREE_KB=$((5 * 1024 * 1024))
+NEEDED_FREE_KB=$((${MEMTUNE_LAB_MIN_FREE_MB:-5120} * 1024))
 PACKAGES=systemd,systemd-sysv,udev,dbus,openssh-server,python3,iproute2,numactl,kmod,procps,initramfs-tools
 INITRAMFS_MODULES=(virtio_pci virtio_blk virtio_net ext4)
 # Kernel drivers no guest of the lab can use; pruned to keep the image small and quick to write.
