@@ -43,7 +43,7 @@ def facts_files(path: Path) -> dict[str, Path]:
     if path.is_file():
         return {path.stem if path.suffix == ".json" else path.name: path}
     found: dict[str, Path] = {}
-    for file in sorted(path.iterdir()):
+    for file in sorted(path.iterdir(), key=lambda item: item.name):
         if file.name.startswith(".") or not file.is_file():
             continue
         found[file.stem if file.suffix == ".json" else file.name] = file

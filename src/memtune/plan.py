@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from memtune.desired import (
     CmdlineArg,
     DesiredState,
     HugepagePlan,
+    Limit,
     PathCgroup,
     Planned,
     Provenance,
@@ -43,30 +44,70 @@ from memtune.sizes import parse_percent, parse_size
 from memtune.yaml_source import Path_
 
 INPUTS_SOURCE = "memtune_inputs"
+DEFAULT_GUARDS = Guards()
 
 
 class _Rule:
-    """The rule being applied: where it is, for provenance and error messages."""
+    """A rule in its layer: where it is, for provenance and error messages. Built once per policy and
+    layer; the provenance of literal values is shared by every host planned with it."""
 
     def __init__(self, layer: str, policy: Policy, index: int, rule: Rule) -> None:
         self.layer, self.policy, self.rule, self.at = layer, policy, rule, ("rules", index)
+        self.file = policy.file
+        self._base: dict[Path_, Provenance] = {}
+        self._planned: dict[tuple[Path_, int | str], Planned] = {}
 
     def provenance(
         self, path: Path_, expression: str | None = None, inputs: Mapping[str, Any] | None = None
     ) -> Provenance:
-        line, _ = self.policy.mark((*self.at, *path))
-        return Provenance(
-            file=self.policy.file,
-            line=line,
-            rule=self.rule.name,
-            layer=self.layer,
-            source=self.rule.source,
-            expression=expression,
-            inputs=dict(inputs or {}),
+        base = self._base.get(path)
+        if base is None:
+            line, _ = self.policy.mark((*self.at, *path))
+            base = _provenance(self.file, line, self.rule, self.layer, expression=None, inputs={})
+            self._base[path] = base
+        if expression is None and not inputs:
+            return base
+        return _provenance(
+            self.file, base.line, self.rule, self.layer, expression=expression, inputs=dict(inputs or {})
         )
+
+    def planned(self, path: Path_, value: int | str, provenance: Provenance) -> Planned:
+        """A Planned value; the ones with this rule's literal provenance are shared between hosts."""
+        if provenance is not self._base.get(path):
+            return Planned.model_construct(value=value, provenance=provenance)
+        key = (path, value)
+        found = self._planned.get(key)
+        if found is None:
+            found = self._planned[key] = Planned.model_construct(value=value, provenance=provenance)
+        return found
 
     def error(self, message: str, path: Path_ = ()) -> PolicyError:
         return self.policy.error(f"rule {self.rule.name!r}: {message}", (*self.at, *path))
+
+
+def _provenance(
+    file: str, line: int | None, rule: Rule, layer: str, *, expression: str | None, inputs: dict[str, Any]
+) -> Provenance:
+    return Provenance.model_construct(
+        file=file,
+        line=line,
+        rule=rule.name,
+        layer=layer,
+        source=rule.source,
+        expression=expression,
+        inputs=inputs,
+        overrides=[],
+        value=None,
+    )
+
+
+def _rules_of(policy: Policy, layer: str) -> list[_Rule]:
+    """The policy's rules for ``layer``, memoized on the policy (it is immutable)."""
+    memo = policy.memo
+    if layer not in memo:
+        memo[layer] = [_Rule(layer, policy, index, rule) for index, rule in enumerate(policy.rules)]
+    rules: list[_Rule] = memo[layer]
+    return rules
 
 
 def _replacing(new: Provenance, old: Any) -> Provenance:
@@ -90,7 +131,7 @@ class _Planner:
         self.workloads = workloads
         self.inputs = inputs
         self.scope = Scope(facts, inputs, workloads)
-        self.guards = Guards()
+        self.guards = DEFAULT_GUARDS
         self.warnings: list[str] = []
         self.skipped: list[Skipped] = []
         self.sysctl: dict[str, Planned] = {}
@@ -146,32 +187,32 @@ class _Planner:
     def lacking(self, ctx: _Rule, knob: str, reason: str, path: Path_) -> None:
         if ctx.rule.required:
             raise ctx.error(f"{reason} (the rule is required)", path)
-        self.skipped.append(Skipped(knob=knob, reason=reason, provenance=ctx.provenance(path)))
+        self.skipped.append(
+            Skipped.model_construct(knob=knob, reason=reason, provenance=ctx.provenance(path))
+        )
 
     # -- when -----------------------------------------------------------------------------------------
     def matches(self, ctx: _Rule, when: When) -> bool:
         facts = self.facts
-        ram_bytes = facts.memory.mem_total_kb * 1024
-        checks: tuple[Callable[[], bool], ...] = (
-            lambda: when.workload is None or bool(self.workloads & set(when.workload)),
-            lambda: when.ram is None or _within(ram_bytes, when.ram.min, when.ram.max),
-            lambda: (
-                when.numa_nodes is None
-                or _within(len(facts.numa.nodes), when.numa_nodes.min, when.numa_nodes.max)
-            ),
-            lambda: when.kernel is None or all(_compare(self.version, cond) for cond in when.kernel),
-            lambda: when.virtualization is None or facts.platform.virtualization in when.virtualization,
-            lambda: when.inputs is None or all(self.inputs.get(name) is not None for name in when.inputs),
-            lambda: (
-                when.workload_version is None
-                or all(
-                    _compare(self.workload_version(name), cond)
-                    for name, cond in when.workload_version.items()
-                )
-            ),
-            lambda: when.expr is None or self.when_expression(ctx, when.expr),
-        )
-        return all(check() for check in checks)
+        if when.workload is not None and not self.workloads.intersection(when.workload):
+            return False
+        if when.ram is not None and not _within(facts.memory.mem_total_kb * 1024, when.ram.min, when.ram.max):
+            return False
+        if when.numa_nodes is not None and not _within(
+            len(facts.numa.nodes), when.numa_nodes.min, when.numa_nodes.max
+        ):
+            return False
+        if when.kernel is not None and not all(_compare(self.version, cond) for cond in when.kernel):
+            return False
+        if when.virtualization is not None and facts.platform.virtualization not in when.virtualization:
+            return False
+        if when.inputs is not None and any(self.inputs.get(name) is None for name in when.inputs):
+            return False
+        if when.workload_version is not None and not all(
+            _compare(self.workload_version(name), cond) for name, cond in when.workload_version.items()
+        ):
+            return False
+        return when.expr is None or self.when_expression(ctx, when.expr)
 
     def workload_version(self, name: str) -> tuple[int, int, int] | None:
         given = self.inputs.get(f"{name}_version")
@@ -240,7 +281,7 @@ class _Planner:
         provenance = _replacing(ctx.provenance(path, expression, used), self.sysctl.get(key))
         if knob.exclusive_with and knob.exclusive_with in self.sysctl:
             provenance = _replacing(provenance, self.sysctl.pop(knob.exclusive_with))
-        self.sysctl[key] = Planned(value=value, provenance=provenance)
+        self.sysctl[key] = ctx.planned(path, value, provenance)
         return None
 
     def apply_thp(self, ctx: _Rule, key: str, choice: str) -> None:
@@ -257,7 +298,7 @@ class _Planner:
                 path,
             )
         provenance = _replacing(ctx.provenance(path), self.thp.get(key))
-        self.thp[key] = Planned(value=choice, provenance=provenance)
+        self.thp[key] = ctx.planned(path, choice, provenance)
         return None
 
     def apply_pool(self, ctx: _Rule, index: int, pool: HugepagePool) -> None:
@@ -291,7 +332,7 @@ class _Planner:
             counts = spread(total, {node.id: node.mem_total_kb or 0 for node in nodes})
         per_node = {str(node.id): counts.get(node.id, 0) for node in self.memory_nodes}
         provenance = _replacing(ctx.provenance(path, expression, used), self.pools.get(size_kb))
-        self.pools[size_kb] = HugepagePlan(
+        self.pools[size_kb] = HugepagePlan.model_construct(
             size_kb=size_kb,
             per_node=per_node,
             boot=pool.boot or size_kb >= 1048576,
@@ -337,7 +378,7 @@ class _Planner:
             return self.lacking(ctx, f"cgroup.{target}", "this host has no cgroup memory controller", path)
         if is_unit and not platform.systemd:
             return self.lacking(ctx, f"cgroup.{target}", "this host does not run systemd", path)
-        limits: dict[str, int | str] = {}
+        limits: dict[str, Limit] = {}
         used: dict[str, Any] = {}
         expressions: list[str] = []
         for name, raw in group.limits().items():
@@ -359,9 +400,9 @@ class _Planner:
         provenance = _replacing(ctx.provenance(path, "; ".join(expressions) or None, used), old)
         force = group.force or bool(old and old.force)
         self.cgroups[target] = (
-            UnitCgroup(unit=target, limits=merged, force=force, provenance=provenance)
+            UnitCgroup.model_construct(unit=target, limits=merged, force=force, provenance=provenance)
             if is_unit
-            else PathCgroup(path=target, limits=merged, force=force, provenance=provenance)
+            else PathCgroup.model_construct(path=target, limits=merged, force=force, provenance=provenance)
         )
         return None
 
@@ -404,8 +445,8 @@ class _Planner:
                         f"kernel {self.facts.kernel.release} cannot place boot hugepages per "
                         f"node; {value} {size} pages will be split evenly at boot"
                     )
-            args.append(CmdlineArg(arg=f"hugepagesz={size}", provenance=pool.provenance))
-            args.append(CmdlineArg(arg=f"hugepages={value}", provenance=pool.provenance))
+            args.append(CmdlineArg.model_construct(arg=f"hugepagesz={size}", provenance=pool.provenance))
+            args.append(CmdlineArg.model_construct(arg=f"hugepages={value}", provenance=pool.provenance))
         return args
 
 
@@ -430,7 +471,7 @@ def _compare(version: tuple[int, int, int] | None, condition: str) -> bool:
     }[op]
 
 
-def _check_limit_order(ctx: _Rule, path: Path_, limits: Mapping[str, int | str]) -> None:
+def _check_limit_order(ctx: _Rule, path: Path_, limits: Mapping[str, Limit]) -> None:
     ordered = [(name, limits[name]) for name in CGROUP_LIMITS[:4] if isinstance(limits.get(name), int)]
     for (low_name, low), (high_name, high) in itertools.pairwise(ordered):
         if isinstance(low, int) and isinstance(high, int) and low > high:
@@ -531,7 +572,7 @@ def plan(
         layers += [
             ("workload", policy)
             for policy in policies.workload_chain(name)
-            if ("workload", policy) not in layers
+            if not any(policy is seen for _, seen in layers)
         ]
     layers += [("group", policies.groups[name]) for name in groups if name in policies.groups]
     layers += [("group", policy) for policy in inline if policy.layer == "group"]
@@ -544,10 +585,11 @@ def plan(
     for layer, policy in layers:
         if policy.guards is not None:
             planner.guards = policy.guards
-        for index, rule in enumerate(policy.rules):
-            planner.apply(_Rule(layer, policy, index, rule))
+        for rule in _rules_of(policy, layer):
+            planner.apply(rule)
     planner.check_node_memory()
-    return DesiredState(
+    return DesiredState.model_construct(
+        schema_version=1,
         sysctl=dict(sorted(planner.sysctl.items())),
         thp={key: planner.thp[key] for key in ("enabled", "defrag") if key in planner.thp},
         hugepages=sorted(planner.pools.values(), key=lambda pool: pool.size_kb),

@@ -246,10 +246,16 @@ class Policy(_Strict):
     rules: list[Rule] = []
     _file: str = PrivateAttr(default="<policy>")
     _marks: Marks | None = PrivateAttr(default=None)
+    _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def file(self) -> str:
         return self._file
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        """Scratch space for work derived from this (immutable) policy, such as the planner's rule table."""
+        return self._memo
 
     def mark(self, path: Path_) -> tuple[int | None, int | None]:
         return self._marks.at(path) if self._marks else (None, None)
