@@ -1,0 +1,219 @@
+# Copyright: memtune contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""memtune.fleet.tune: probe a host (memory_facts), plan it with the memtune engine on the controller, and
+only when the host differs from the plan run memory_apply and check what the kernel reports back.
+
+A converged host costs one remote call; a host with differences costs two."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts, plan
+from memtune.facts import FactsError
+from memtune.hosts import HostVars
+from memtune.knobs import SYSCTLS
+from memtune.policy import bundled_policy_dir
+
+FACTS_MODULE = "memtune.fleet.memory_facts"
+APPLY_MODULE = "memtune.fleet.memory_apply"
+MEMTUNE_SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"
+PASSED_TO_APPLY = ("fail_on_conflict", "on_unsupported", "lock_timeout", "compact_retries")
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "policies": {"type": "list", "elements": "path"},
+    "workloads": {"type": "list", "elements": "str"},
+    "inputs": {"type": "dict"},
+    "rollback": {"type": "bool", "default": False},
+    "fail_on_conflict": {"type": "bool", "default": False},
+    "on_unsupported": {"type": "str", "choices": ["skip", "fail"], "default": "skip"},
+    "lock_timeout": {"type": "int", "default": 60},
+    "compact_retries": {"type": "int", "default": 3},
+}
+INVENTORY_VARS = ("memtune_inputs", "memtune_workloads", "memtune_group_policies", "memtune_host_policy")
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    """sysctl values compare as the kernel prints them: ints as ints, strings with white space folded."""
+    if isinstance(current, str) or isinstance(wanted, str):
+        return " ".join(str(current).split()) == " ".join(str(wanted).split())
+    return bool(current == wanted)
+
+
+def differences(desired: DesiredState, facts: HostFacts) -> list[dict[str, Any]]:
+    """What memory_apply would change, as far as the facts show it: [{knob, current, desired, why}].
+
+    cgroup limits are not in the facts, so planned cgroups always count; memory_apply decides for them."""
+    found: list[dict[str, Any]] = []
+
+    def differ(knob: str, current: Any, wanted: Any, why: str) -> None:
+        found.append({"knob": knob, "current": current, "desired": wanted, "why": why})
+
+    for key, planned in desired.sysctl.items():
+        if key not in facts.sysctl:
+            differ(key, None, planned.value, "not probed")
+            continue
+        current = facts.sysctl[key]
+        if current is None:
+            continue  # this kernel lacks it; memory_apply would skip it too
+        if not _same(current, planned.value):
+            differ(key, current, planned.value, "runtime")
+        source = facts.sysctl_sources.get(key)
+        entries = source.entries if source else []
+        if not any(e.path == MEMTUNE_SYSCTL_FILE and _same(e.value, planned.value) for e in entries):
+            differ(key, None, planned.value, f"not in {MEMTUNE_SYSCTL_FILE}")
+    if facts.thp is not None:
+        for name, planned in desired.thp.items():
+            current = getattr(facts.thp, name)
+            if current != planned.value:
+                differ(f"thp.{name}", current, planned.value, "runtime")
+    nodes = {node.id: node for node in facts.numa.nodes}
+    for pool in desired.hugepages:
+        for node_id, count in pool.per_node.items():
+            node = nodes.get(int(node_id))
+            held = node.hugepages.get(pool.size_kb) if node else None
+            if held is None or held.nr != count:
+                knob = f"hugepages.{pool.size_kb}kB.node{node_id}"
+                differ(knob, held.nr if held else None, count, "runtime")
+    running = (facts.kernel.cmdline or "").split()
+    for arg in desired.kernel_cmdline:
+        if arg.arg not in running:
+            differ(f"cmdline.{arg.arg}", None, arg.arg, "not on the running kernel's command line")
+    for group in desired.cgroups:
+        target = getattr(group, "unit", None) or getattr(group, "path", "")
+        differ(f"cgroup.{target}", None, group.limits, "cgroup limits are checked by memory_apply")
+    return found
+
+
+def read_back_problems(applied: dict[str, Any]) -> list[str]:
+    """Knobs whose value after the write is not what was written (the kernel clamped or refused it)."""
+    return [
+        f"{knob['kind']} {knob['name']}: wrote {knob['after']}, the kernel reports {knob['read_back']}"
+        for knob in applied.get("knobs", [])
+        if knob["kind"] in ("sysctl", "thp") and "read_back" in knob and knob["read_back"] != knob["after"]
+    ]
+
+
+def _warning_text(warning: Any) -> str:
+    event = getattr(warning, "event", None)
+    return str(getattr(event, "msg", None) or warning)
+
+
+class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no type information
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result: dict[str, Any] = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        passed = {name: args[name] for name in PASSED_TO_APPLY}
+        if args["rollback"]:
+            applied = self._remote(APPLY_MODULE, {"state": "absent", **passed}, task_vars)
+            return self._finish(result, None, [], applied, remote_calls=1)
+
+        probed = self._remote(FACTS_MODULE, {"sysctls": sorted(SYSCTLS)}, task_vars)
+        try:
+            facts = parse_facts(
+                probed.get("ansible_facts", {}), f"{FACTS_MODULE} on {task_vars.get('inventory_hostname')}"
+            )
+        except FactsError as exc:
+            raise AnsibleActionFail(
+                f"{exc} (are the memtune package and the memtune.fleet collection the same release?)"
+            ) from None
+        desired = self._plan(facts, args, task_vars)
+        if not facts.platform.proc_sys_vm_writable:
+            reason = "/proc/sys/vm is not writable on this host (a container, or not root: use become)"
+            if args["on_unsupported"] == "fail":
+                raise AnsibleActionFail(reason)
+            result.update(skipped=True, msg=reason, plan=desired.model_dump(mode="json"), remote_calls=1)
+            return result
+        drift = differences(desired, facts)
+        if not drift:
+            return self._finish(result, desired, drift, None, remote_calls=1)
+        applied = self._remote(
+            APPLY_MODULE, {"desired": desired.model_dump(mode="json"), **passed}, task_vars
+        )
+        return self._finish(result, desired, drift, applied, remote_calls=2)
+
+    def _remote(self, module: str, module_args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        returned: dict[str, Any] = self._execute_module(
+            module_name=module, module_args=module_args, task_vars=task_vars
+        )
+        if returned.get("failed") and module == FACTS_MODULE:
+            raise AnsibleActionFail(f"{module} failed: {returned.get('msg', 'no message')}", result=returned)
+        return returned
+
+    def _plan(self, facts: HostFacts, args: dict[str, Any], task_vars: dict[str, Any]) -> DesiredState:
+        """The engine's plan for this host: ``policies`` (default: the bundled ones), layered with the
+        host's groups and its memtune_* inventory variables."""
+        host = str(task_vars.get("inventory_hostname", "localhost"))
+        values = {
+            name: self._templar.template(task_vars[name]) for name in INVENTORY_VARS if name in task_vars
+        }
+        if args["workloads"] is not None:
+            values["memtune_workloads"] = args["workloads"]
+        if args["inputs"] is not None:
+            values["memtune_inputs"] = {**values.get("memtune_inputs", {}), **args["inputs"]}
+        try:
+            host_vars = HostVars.model_validate(
+                {**values, "group_names": list(task_vars.get("group_names", []))}
+            )
+        except ValueError as exc:
+            raise AnsibleActionFail(f"inventory variables of {host}: {exc}") from None
+        paths = [Path(p) for p in args["policies"] or [str(bundled_policy_dir())]]
+        try:
+            return plan(
+                facts,
+                load_policy_set(paths),
+                host=host,
+                groups=host_vars.group_names,
+                workloads=host_vars.memtune_workloads,
+                inputs=host_vars.memtune_inputs,
+                inline=host_vars.inline_policies(f"inventory:{host}"),
+            )
+        except PolicyError as exc:
+            raise AnsibleActionFail(f"policy error for {host}: {exc}") from None
+
+    def _finish(
+        self,
+        result: dict[str, Any],
+        desired: DesiredState | None,
+        drift: list[dict[str, Any]],
+        applied: dict[str, Any] | None,
+        remote_calls: int,
+    ) -> dict[str, Any]:
+        warnings = list(desired.warnings) if desired else []
+        result.update(
+            changed=False,
+            plan=desired.model_dump(mode="json") if desired else None,
+            differences=drift,
+            skipped_knobs=[s.model_dump(mode="json") for s in desired.skipped] if desired else [],
+            reboot_required=False,
+            remote_calls=remote_calls,
+        )
+        if applied is None:
+            result["msg"] = "converged: the host matches the plan"
+        else:
+            warnings += [_warning_text(w) for w in applied.get("warnings", [])]
+            result.update(
+                changed=bool(applied.get("changed")),
+                reboot_required=bool(applied.get("reboot_required")),
+                applied={
+                    k: v for k, v in applied.items() if k not in ("warnings", "invocation", "diff", "changed")
+                },
+                msg=applied.get("msg", ""),
+            )
+            result["skipped_knobs"] += applied.get("skipped_knobs", [])
+            if "diff" in applied:
+                result["diff"] = applied["diff"]
+            if applied.get("failed") or applied.get("skipped"):
+                result.update(failed=bool(applied.get("failed")), skipped=bool(applied.get("skipped")))
+            elif not self._task.check_mode and (problems := read_back_problems(applied)):
+                result.update(failed=True, msg="read-back differs from the plan: " + "; ".join(problems))
+        result["warnings"] = warnings
+        result["memtune_warnings"] = warnings
+        return result

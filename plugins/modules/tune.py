@@ -1,0 +1,180 @@
+#!/usr/bin/python
+# Copyright: memtune contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# The work is done by the action plugin plugins/action/tune.py on the controller; this file holds its
+# documentation for ansible-doc and the action-plugin-docs sanity test.
+
+DOCUMENTATION = r"""
+---
+module: tune
+short_description: Probe a host, plan its memory settings from policies, and apply only what differs
+version_added: "0.1.0"
+description:
+  - An action that runs on the controller. It probes the host with M(memtune.fleet.memory_facts) (one remote call),
+    plans the host with memtune's engine from the policy files and the host's inventory variables, and compares the
+    plan with the facts.
+  - Only when the host differs from the plan does it run M(memtune.fleet.memory_apply) (a second remote call) and
+    check that what the kernel reports after the writes is what was planned. A converged host costs one remote
+    call and reports C(changed=false).
+  - "Layers, lowest first: the baseline policy, the policies of the workloads detected on the host (or named in
+    O(workloads)), the host's inventory groups' policies, the host's policy, then inline policies from the inventory
+    variables C(memtune_group_policies) and C(memtune_host_policy). C(memtune_inputs) and C(memtune_workloads)
+    from the inventory are read too; O(inputs) and O(workloads) override them."
+  - cgroup limits are not part of the probe's facts, so a plan with cgroups always makes the second call;
+    M(memtune.fleet.memory_apply) then changes only what differs.
+  - Needs the C(memtune) Python package on the controller; the host needs only Python 3.8.
+options:
+  policies:
+    description:
+      - Policy files or directories. By default the policies bundled with memtune (C(policies/) of the checkout).
+    type: list
+    elements: path
+  workloads:
+    description:
+      - The workload policies to apply, instead of those of the workloads detected on the host.
+      - Overrides the inventory variable C(memtune_workloads).
+    type: list
+    elements: str
+  inputs:
+    description:
+      - Values for the policies' declared inputs (for example C(postgresql_shared_buffers)), merged over the
+        inventory variable C(memtune_inputs).
+    type: dict
+  rollback:
+    description:
+      - Skip probing and planning; run M(memtune.fleet.memory_apply) with C(state=absent), which restores the values
+        saved before memtune's first change and removes memtune's files.
+    type: bool
+    default: false
+  fail_on_conflict:
+    description:
+      - Fail, before changing anything, when a sysctl file applied after memtune's at boot sets a managed key to
+        another value. By default that is a warning naming the file and line.
+    type: bool
+    default: false
+  on_unsupported:
+    description:
+      - What to do on a host where C(/proc/sys/vm) cannot be written (a container, or not root). V(skip) reports the
+        task as skipped with the reason; V(fail) fails it.
+    type: str
+    choices: [skip, fail]
+    default: skip
+  lock_timeout:
+    description: Seconds M(memtune.fleet.memory_apply) waits for another memtune run on the same host.
+    type: int
+    default: 60
+  compact_retries:
+    description: How many times a hugepage pool that came out short is compacted for and asked for again.
+    type: int
+    default: 3
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  check_mode:
+    support: full
+    description: The probe and the plan run as usual; M(memtune.fleet.memory_apply) runs in check mode and reports
+      what it would change.
+  diff_mode:
+    support: full
+    description: The diff of M(memtune.fleet.memory_apply), runtime knobs and files, before and after.
+  platform:
+    platforms: [linux]
+notes:
+  - Run it with C(become=true); without root the host is skipped (see O(on_unsupported)).
+seealso:
+  - module: memtune.fleet.memory_facts
+  - module: memtune.fleet.memory_apply
+author:
+  - memtune contributors
+"""
+
+EXAMPLES = r"""
+- name: Show what memtune would change on every host
+  memtune.fleet.tune:
+  check_mode: true
+  diff: true
+
+- name: Tune memory from the site's own policies, failing on sysctl files that would undo it at boot
+  memtune.fleet.tune:
+    policies:
+      - /srv/memtune/policies
+    fail_on_conflict: true
+  become: true
+
+- name: Size PostgreSQL's hugepage pool from its shared_buffers
+  memtune.fleet.tune:
+    workloads: [postgresql]
+    inputs:
+      postgresql_shared_buffers: 8GiB
+  become: true
+
+- name: Undo everything memtune changed
+  memtune.fleet.tune:
+    rollback: true
+  become: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether memory_apply changed (in check mode, would change) anything.
+  returned: always
+  type: bool
+  sample: false
+msg:
+  description: A one-line summary.
+  returned: always
+  type: str
+  sample: "converged: the host matches the plan"
+plan:
+  description: The engine's DesiredState for the host, every value with its provenance (file, line, rule, layer,
+    expression, inputs, the values it overrode). See C(docs/desired-state.md).
+  returned: unless rollback
+  type: dict
+  sample: {schema_version: 1, sysctl: {vm.swappiness: {value: 10, provenance: {file: policies/baseline.yml, line: 11,
+           rule: swappiness, layer: baseline}}}, thp: {}, hugepages: [], kernel_cmdline: [], cgroups: []}
+differences:
+  description: What differed between the plan and the probed host; empty on a converged host.
+  returned: unless rollback
+  type: list
+  elements: dict
+  contains:
+    knob: {description: "The knob (C(vm.swappiness), C(thp.enabled), C(hugepages.2048kB.node0), ...).", type: str}
+    current: {description: What the probe found., type: raw}
+    desired: {description: What the plan wants., type: raw}
+    why: {description: "C(runtime), C(not in /etc/sysctl.d/90-memtune.conf), ...", type: str}
+  sample: [{knob: vm.swappiness, current: 60, desired: 10, why: runtime}]
+applied:
+  description: The result of memory_apply (knobs with before, after and read-back; hugepages requested against
+    allocated per node; files; cgroups; conflicts; snapshot) when it ran.
+  returned: when the host differed, or on rollback
+  type: dict
+  sample: {knobs: [{kind: sysctl, name: vm.swappiness, before: 60, after: 10, read_back: 10, changed: true}],
+           hugepages: [], files: [{path: /etc/sysctl.d/90-memtune.conf, action: created}],
+           snapshot: /var/lib/memtune/snapshot.json}
+skipped_knobs:
+  description: Knobs the plan or memory_apply left out on this host, with the reason.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{knob: kernel.numa_balancing, reason: "the host has one NUMA node"}]
+reboot_required:
+  description: The kernel command line memtune manages is not yet the running kernel's.
+  returned: always
+  type: bool
+  sample: false
+remote_calls:
+  description: Module calls made on the host (1 for a converged host, 2 with differences).
+  returned: always
+  type: int
+  sample: 1
+memtune_warnings:
+  description: The plan's and memory_apply's warnings (conflicting sysctl files, hugepage shortfalls), also shown
+    as task warnings.
+  returned: always
+  type: list
+  elements: str
+  sample: ["vm.swappiness: /etc/sysctl.d/99-site.conf line 2 sets 30 and is applied after memtune's file at boot"]
+"""

@@ -1,0 +1,149 @@
+"""The tune action on this machine's real kernel, as root: probe, plan from a test policy, apply, converge
+with a single remote call, roll back. Every value it touches is restored afterwards (apply_guard)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .apply_guard import NODES, THP, HostState, host_guard, thp_choice
+from .conftest import BIN, REPO, ansible_env
+
+pytestmark = pytest.mark.root
+__all__ = ["host_guard"]
+POOL_2M = NODES / "node0" / "hugepages" / "hugepages-2048kB" / "nr_hugepages"
+
+
+def tune(*extra: str, **args: Any) -> tuple[dict[str, Any], str]:
+    """Run memtune.fleet.tune on localhost (verbose, so every module Ansible runs is named in the output);
+    -> (the host's result with the exit status as ``_rc``, the output)."""
+    with tempfile.TemporaryDirectory() as results:
+        command = [str(BIN / "ansible"), "localhost", "-m", "memtune.fleet.tune", "--tree", results, "-vvv"]
+        done = subprocess.run(
+            [*command, "-a", json.dumps(args), *extra],
+            cwd=REPO,
+            env=ansible_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        saved = Path(results) / "localhost"
+        assert saved.exists(), done.stdout + done.stderr
+        result: dict[str, Any] = json.loads(saved.read_text())
+    result["_rc"] = done.returncode
+    return result, done.stdout
+
+
+def modules_run(output: str) -> list[str]:
+    """The modules Ansible ran, in order ("Using module file .../NAME.py" at -vvv)."""
+    return [
+        Path(line.split("Using module file", 1)[1].strip()).stem
+        for line in output.splitlines()
+        if "Using module file" in line
+    ]
+
+
+@pytest.fixture
+def policy_dir(tmp_path: Path) -> Path:
+    """A baseline policy whose values all differ from this machine's current ones."""
+    swappiness = int(Path("/proc/sys/vm/swappiness").read_text())
+    enabled = thp_choice((THP / "enabled").read_text())
+    policy = {
+        "layer": "baseline",
+        "name": "test-baseline",
+        "description": "tests/integration/test_tune_live.py",
+        "rules": [
+            {
+                "name": "swappiness",
+                "source": "test",
+                "sysctl": {"vm.swappiness": 21 if swappiness != 21 else 22},
+            },
+            {
+                "name": "thp",
+                "source": "test",
+                "thp": {"enabled": "never" if enabled != "never" else "madvise"},
+            },
+            {"name": "pool", "source": "test", "hugepages": [{"size": "2MiB", "count": 32}]},
+        ],
+    }
+    (tmp_path / "baseline.yml").write_text(json.dumps(policy))
+    return tmp_path
+
+
+def test_tune_applies_converges_with_one_call_and_rolls_back(host_guard: HostState, policy_dir: Path) -> None:
+    before = host_guard
+    policies = [str(policy_dir)]
+
+    checked, output = tune("--check", "--diff", policies=policies)
+    assert checked["_rc"] == 0 and checked["changed"] is True, checked
+    assert modules_run(output) == ["memory_facts", "memory_apply"]
+    assert before.differences(HostState()) == [], "check mode changed the host"
+    plan = checked["plan"]
+    assert plan["sysctl"]["vm.swappiness"]["provenance"]["file"] == str(policy_dir / "baseline.yml")
+    assert plan["sysctl"]["vm.swappiness"]["provenance"]["rule"] == "swappiness"
+
+    applied, output = tune(policies=policies)
+    assert applied["_rc"] == 0 and applied["changed"] is True and applied["remote_calls"] == 2, applied
+    assert modules_run(output) == ["memory_facts", "memory_apply"]
+    assert Path("/proc/sys/vm/swappiness").read_text().strip() == str(
+        plan["sysctl"]["vm.swappiness"]["value"]
+    )
+    assert thp_choice((THP / "enabled").read_text()) == plan["thp"]["enabled"]["value"]
+    assert int(POOL_2M.read_text()) == plan["hugepages"][0]["per_node"]["0"] == 32
+    assert {d["knob"] for d in applied["differences"]} >= {
+        "vm.swappiness",
+        "thp.enabled",
+        "hugepages.2048kB.node0",
+    }
+    assert all(k.get("read_back") == k["after"] for k in applied["applied"]["knobs"] if k["changed"])
+
+    again, output = tune(policies=policies)
+    assert again["_rc"] == 0 and again["changed"] is False and again["differences"] == [], again
+    assert again["remote_calls"] == 1
+    assert modules_run(output) == ["memory_facts"], "a converged host must cost one remote call"
+
+    rolled, output = tune(rollback=True)
+    assert rolled["_rc"] == 0 and rolled["changed"] is True, rolled
+    assert modules_run(output) == ["memory_apply"]
+    assert before.differences(HostState()) == []
+
+
+def test_bad_policy_fails_with_its_location_and_changes_nothing(
+    host_guard: HostState, tmp_path: Path
+) -> None:
+    (tmp_path / "baseline.yml").write_text(
+        "layer: baseline\nname: broken\nrules:\n  - name: r\n    sysctl:\n      vm.swappiness: 1000\n"
+    )
+    result, output = tune(policies=[str(tmp_path)])
+    assert result["_rc"] != 0 and result["changed"] is False
+    assert f"{tmp_path / 'baseline.yml'}:" in result["msg"] and "vm.swappiness" in result["msg"]
+    assert modules_run(output) == ["memory_facts"]
+    assert host_guard.differences(HostState()) == []
+
+
+def test_playbook_in_check_mode_shows_the_plan(host_guard: HostState, policy_dir: Path) -> None:
+    done = subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            "playbooks/tune.yml",
+            "--check",
+            "--diff",
+            "-e",
+            json.dumps({"memtune_policies": [str(policy_dir)]}),
+        ],
+        cwd=REPO,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"({policy_dir / 'baseline.yml'}:" in done.stdout and " swappiness)" in done.stdout
+    assert "hugepages 2048 kB per node {'0': 32}" in done.stdout
+    assert "+sysctl vm.swappiness = " in done.stdout  # the diff
+    assert host_guard.differences(HostState()) == []
