@@ -54,9 +54,15 @@ def facts_files(path: Path) -> dict[str, Path]:
 
 def load_host_facts(file: Path) -> HostFacts:
     try:
-        data = json.loads(file.read_bytes())
+        raw = file.read_bytes()
     except OSError as exc:
         raise FactsError(f"{file}: cannot read: {exc.strerror}") from None
+    try:  # the common case, bare facts, in one pass; anything else gets parse_facts' checks and messages
+        return HostFacts.model_validate_json(raw)
+    except ValidationError:
+        pass
+    try:
+        data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise FactsError(f"{file}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
     except UnicodeDecodeError:
