@@ -89,7 +89,9 @@ class _Job:
                 groups=values.group_names,
                 workloads=self.workload or values.memtune_workloads,
                 inputs=values.memtune_inputs,
-                inline=values.inline_policies(f"{self.vars_file}:{host}") if values is not _NO_VARS else (),
+                inline=values.inline_policies(f"{self.vars_file}:{host}", host)
+                if values is not _NO_VARS
+                else (),
             )
         except PolicyError as exc:
             exc.message = f"host {host}: {exc.message}"

@@ -25,13 +25,24 @@ class HostVars(BaseModel):
     memtune_group_policies: list[dict[str, Any]] = []
     memtune_host_policy: dict[str, Any] | None = None
 
-    def inline_policies(self, source: str) -> list[Policy]:
+    def inline_policies(self, source: str, host: str) -> list[Policy]:
+        """The inline group and host policies; ``layer`` and ``name`` may be left out of them."""
         policies = [
-            policy_from_data(data, f"{source}.memtune_group_policies[{index}]")
+            policy_from_data(
+                data,
+                f"{source}.memtune_group_policies[{index}]",
+                defaults={"layer": "group", "name": f"inline-{index}"},
+            )
             for index, data in enumerate(self.memtune_group_policies)
         ]
         if self.memtune_host_policy is not None:
-            policies.append(policy_from_data(self.memtune_host_policy, f"{source}.memtune_host_policy"))
+            policies.append(
+                policy_from_data(
+                    self.memtune_host_policy,
+                    f"{source}.memtune_host_policy",
+                    defaults={"layer": "host", "name": host},
+                )
+            )
         return policies
 
 

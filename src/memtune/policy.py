@@ -284,10 +284,15 @@ def load_policy_file(path: Path) -> Policy:
     return policy_from_data(data, str(path), marks)
 
 
-def policy_from_data(data: Any, file: str, marks: Marks | None = None) -> Policy:
-    """Validate a policy given as data (a loaded YAML file, or an inline dict from inventory)."""
+def policy_from_data(
+    data: Any, file: str, marks: Marks | None = None, *, defaults: Mapping[str, str] | None = None
+) -> Policy:
+    """Validate a policy given as data (a loaded YAML file, or an inline dict from inventory).
+    ``defaults`` fills keys the data leaves out, e.g. ``{"layer": "host", "name": "db01"}`` for an
+    inline host policy."""
     if not isinstance(data, dict):
         raise PolicyError("a policy must be a mapping with layer, name and rules", file, 1 if marks else None)
+    data = {**(defaults or {}), **data}
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:

@@ -210,3 +210,30 @@ def test_schema_validates_the_bundled_policies() -> None:
 def test_usage_errors_exit_2() -> None:
     assert run("plan").exit_code == 2
     assert run("frobnicate").exit_code == 2
+
+
+def test_inline_policies_from_vars(facts_dir: Path, tmp_path: Path) -> None:
+    variables = tmp_path / "vars.yml"
+    variables.write_text(
+        "small:\n"
+        "  group_names: [db]\n"
+        "  memtune_group_policies:\n"
+        "    - rules: [{name: ours, sysctl: {vm.swappiness: 11}}]\n"
+        "  memtune_host_policy:\n"
+        "    rules: [{name: mine, sysctl: {vm.max_map_count: 300000}}]\n"
+    )
+    result = run("plan", "--facts", facts_dir / "small.json", "--vars", variables, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    sysctl = json.loads(result.stdout)["small"]["sysctl"]
+    assert sysctl["vm.swappiness"]["value"] == 11
+    assert sysctl["vm.swappiness"]["provenance"]["file"] == f"{variables}:small.memtune_group_policies[0]"
+    assert sysctl["vm.max_map_count"]["provenance"]["layer"] == "host"
+    variables.write_text(
+        "small:\n  memtune_host_policy:\n    rules: [{name: mine, sysctl: {vm.swapiness: 1}}]\n"
+    )
+    bad = run("plan", "--facts", facts_dir / "small.json", "--vars", variables)
+    assert bad.exit_code == 2
+    assert bad.stderr == (
+        f"error: {variables}:small.memtune_host_policy: host small: rule 'mine': unknown knob 'vm.swapiness' "
+        "(did you mean 'vm.swappiness'?)\n"
+    )
