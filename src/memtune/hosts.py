@@ -25,8 +25,9 @@ class HostVars(BaseModel):
     memtune_group_policies: list[dict[str, Any]] = []
     memtune_host_policy: dict[str, Any] | None = None
 
-    def inline_policies(self, source: str, host: str) -> list[Policy]:
-        """The inline group and host policies; ``layer`` and ``name`` may be left out of them."""
+    def inline_policies(self, source: str, host: str | None = None) -> list[Policy]:
+        """The inline group and host policies; ``layer`` and ``name`` (default: ``host``) may be left
+        out of them."""
         policies = [
             policy_from_data(
                 data,
@@ -40,7 +41,7 @@ class HostVars(BaseModel):
                 policy_from_data(
                     self.memtune_host_policy,
                     f"{source}.memtune_host_policy",
-                    defaults={"layer": "host", "name": host},
+                    defaults={"layer": "host", "name": host or "inline"},
                 )
             )
         return policies
