@@ -520,7 +520,7 @@ def _input_value(name: str, spec: InputSpec, value: Any) -> Any:
         if spec.type == "int":
             if isinstance(value, bool) or not isinstance(value, int | str):
                 raise ValueError
-            return int(value)
+            return int(value)  # a str that is not an integer raises ValueError
         if spec.type == "size":
             if isinstance(value, bool):
                 raise ValueError

@@ -38,6 +38,8 @@ def parse_size(value: int | str) -> int:
         if value < 0:
             raise ValueError(f"a size cannot be negative: {value}")
         return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a size, got {value!r}")
     match = _SIZE.match(value)
     if not match or match.group(2).lower() not in _UNITS:
         raise ValueError(f"not a size: {value!r} (write e.g. 2GiB, 512MiB, 4096)")

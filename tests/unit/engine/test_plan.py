@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import pytest
@@ -376,8 +377,13 @@ def test_inputs(write_policy: PolicyWriter, hosts: dict[str, HostFacts]) -> None
     assert given.sysctl["vm.swappiness"].value == 5
     assert given.hugepages[0].per_node == {"0": 32}
     assert given.warnings == ["memtune_inputs.other is not used by the policies of this host"]
-    with pytest.raises(PolicyError, match=r"^memtune_inputs: pool: expected a size, got 'lots'$"):
-        plan(facts, policies, inputs={"pool": "lots"})
+    for wrong, shown in (("lots", "'lots'"), (0.5, "0.5"), ([1], "[1]")):
+        with pytest.raises(
+            PolicyError, match=rf"^memtune_inputs: pool: expected a size, got {re.escape(shown)}$"
+        ):
+            plan(facts, policies, inputs={"pool": wrong})
+    with pytest.raises(PolicyError, match=r"^memtune_inputs: level: expected an int, got 2.5$"):
+        plan(facts, policies, inputs={"level": 2.5})
 
 
 def test_workloads(write_policy: PolicyWriter, hosts: dict[str, HostFacts], bundled: PolicySet) -> None:

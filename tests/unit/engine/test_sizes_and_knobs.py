@@ -25,8 +25,8 @@ def test_parse_size(text: str | int, expected: int) -> None:
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "GiB", "2 parsecs", "-1", "0.3b", "1e3", True, -5])
-def test_parse_size_rejects(bad: str | int) -> None:
+@pytest.mark.parametrize("bad", ["", "GiB", "2 parsecs", "-1", "0.3b", "1e3", True, -5, 0.0, None, [1]])
+def test_parse_size_rejects(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_size(bad)
 
