@@ -13,11 +13,15 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts, plan
-from memtune.facts import FactsError
-from memtune.hosts import HostVars
-from memtune.knobs import SYSCTLS
-from memtune.policy import bundled_policy_dir
+MEMTUNE_IMPORT_ERROR: ImportError | None = None
+try:
+    from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts, plan
+    from memtune.facts import FactsError
+    from memtune.hosts import HostVars
+    from memtune.knobs import SYSCTLS
+    from memtune.policy import bundled_policy_dir
+except ImportError as exc:  # ansible-test's import sanity runs without the controller package
+    MEMTUNE_IMPORT_ERROR = exc
 
 FACTS_MODULE = "memtune.fleet.memory_facts"
 APPLY_MODULE = "memtune.fleet.memory_apply"
@@ -109,7 +113,12 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if MEMTUNE_IMPORT_ERROR is not None:
+            raise AnsibleActionFail(
+                f"the tune action needs the memtune package on the controller ({MEMTUNE_IMPORT_ERROR}): "
+                "install it in the Python that runs ansible-playbook (pip install memtune)"
+            )
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         passed = {name: args[name] for name in PASSED_TO_APPLY}
         if args["rollback"]:
             applied = self._remote(APPLY_MODULE, {"state": "absent", **passed}, task_vars)
@@ -173,7 +182,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
                 groups=host_vars.group_names,
                 workloads=host_vars.memtune_workloads,
                 inputs=host_vars.memtune_inputs,
-                inline=host_vars.inline_policies(f"inventory:{host}"),
+                inline=host_vars.inline_policies(f"inventory:{host}", host),
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error for {host}: {exc}") from None

@@ -83,9 +83,15 @@ def edit_default_grub(text, owned, desired):
     return "".join(lines), new_owned
 
 
+def _keyword(line):
+    """A BLS entry line -> (keyword, rest of the line)."""
+    parts = line.strip().split(None, 1)
+    return (parts[0] if parts else ""), (parts[1] if len(parts) > 1 else "")
+
+
 def bls_args(text):
     for line in text.splitlines():
-        key, _, value = line.strip().partition(" ")
+        key, value = _keyword(line)
         if key == "options":
             return split_args(value)
     return []
@@ -95,7 +101,7 @@ def edit_bls_entry(text, owned, desired):
     """-> (new_text, new_owned) for one /boot/loader/entries/*.conf: its ``options`` line rewritten."""
     lines = text.splitlines(True)
     for number, line in enumerate(lines):
-        key, _, value = line.strip().partition(" ")
+        key, value = _keyword(line)
         if key == "options":
             new_args, new_owned = plan_args(split_args(value), owned, desired)
             ending = "\n" if line.endswith("\n") else ""

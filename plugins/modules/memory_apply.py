@@ -88,7 +88,9 @@ attributes:
     description: The runtime knobs before and after, and the before and after text of every file and of the kernel
       command line that would change.
   platform:
+    support: full
     platforms: [linux]
+    description: Linux only; C(/proc) and C(/sys) are the interface.
 notes:
   - Target hosts need Python 3.8 or newer and nothing else. Run it as root (C(become=true)).
   - Most hosts cannot allocate 1 GiB pages after boot; such pools come from the kernel command line, so
@@ -100,7 +102,7 @@ seealso:
     description: docs/desired-state.md in the memtune repository.
     link: https://example.invalid/memtune/docs/desired-state.md
 author:
-  - memtune contributors
+  - memtune contributors (@memtune)
 """
 
 EXAMPLES = r"""
@@ -355,7 +357,8 @@ def main():
     for warning in ctx.warnings:
         module.warn(warning)
     if failures:
-        module.fail_json(msg="; ".join(failures), **result)
+        result["msg"] = "; ".join(failures)
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -71,8 +71,10 @@ options:
 attributes:
   action:
     support: full
+    description: Runs on the controller and calls M(memtune.fleet.memory_facts) and M(memtune.fleet.memory_apply).
   async:
     support: none
+    description: The two remote calls run one after the other within the task.
   check_mode:
     support: full
     description: The probe and the plan run as usual; M(memtune.fleet.memory_apply) runs in check mode and reports
@@ -81,14 +83,16 @@ attributes:
     support: full
     description: The diff of M(memtune.fleet.memory_apply), runtime knobs and files, before and after.
   platform:
+    support: full
     platforms: [linux]
+    description: The managed hosts must be Linux.
 notes:
   - Run it with C(become=true); without root the host is skipped (see O(on_unsupported)).
 seealso:
   - module: memtune.fleet.memory_facts
   - module: memtune.fleet.memory_apply
 author:
-  - memtune contributors
+  - memtune contributors (@memtune)
 """
 
 EXAMPLES = r"""
