@@ -25,6 +25,7 @@ from memtune.knobs import (
     CGROUP_LIMITS,
     PER_NODE_CMDLINE_SINCE,
     SYSCTLS,
+    THP_CHOICES,
     UNIT_BYTES,
     format_version,
     parse_version,
@@ -290,13 +291,14 @@ class _Planner:
         if thp is None:
             return self.lacking(ctx, f"thp.{key}", "this kernel has no transparent hugepages", path)
         choices = thp.enabled_choices if key == "enabled" else thp.defrag_choices
+        release = self.facts.kernel.release
         if choices and choice not in choices:
-            return self.lacking(
-                ctx,
-                f"thp.{key}",
-                f"kernel {self.facts.kernel.release} offers THP {key} {'/'.join(choices)}, not {choice}",
-                path,
-            )
+            reason = f"kernel {release} offers THP {key} {'/'.join(choices)}, not {choice}"
+            return self.lacking(ctx, f"thp.{key}", reason, path)
+        since = THP_CHOICES[key][choice]
+        if not choices and self.version is not None and self.version < since:
+            reason = f"THP {key} {choice} first appeared in {format_version(since)}; kernel is {release}"
+            return self.lacking(ctx, f"thp.{key}", reason, path)
         provenance = _replacing(ctx.provenance(path), self.thp.get(key))
         self.thp[key] = ctx.planned(path, choice, provenance)
         return None

@@ -220,6 +220,22 @@ def test_thp_choice_the_kernel_lacks(write_policy: PolicyWriter, hosts: dict[str
     )
 
 
+def test_thp_choice_on_a_kernel_that_lists_no_choices(
+    write_policy: PolicyWriter, hosts: dict[str, HostFacts]
+) -> None:
+    facts = resize(hosts["small"], 2012380, 1, kernel=(4, 9, 0))
+    assert facts.thp is not None
+    unlisted = facts.model_copy(update={"thp": facts.thp.model_copy(update={"defrag_choices": []})})
+    policies = one_rule(write_policy, "  - {name: t, thp: {defrag: defer+madvise}}\n")
+    assert [s.reason for s in plan(unlisted, policies).skipped] == [
+        "THP defrag defer+madvise first appeared in 4.11.0; kernel is 4.9.0"
+    ]
+    newer = resize(hosts["small"], 2012380, 1, kernel=(4, 14, 0))
+    assert newer.thp is not None
+    listed_none = newer.model_copy(update={"thp": newer.thp.model_copy(update={"defrag_choices": []})})
+    assert plan(listed_none, policies).thp["defrag"].value == "defer+madvise"
+
+
 def test_gigantic_pages_go_to_the_command_line(
     write_policy: PolicyWriter, hosts: dict[str, HostFacts]
 ) -> None:
