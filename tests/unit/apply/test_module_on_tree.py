@@ -241,3 +241,16 @@ def test_unknown_pool_and_bad_thp_value_change_nothing(host: Path) -> None:
         in apply(host, desired=bad_thp)["msg"]
     )
     assert snapshot_tree(host) == before
+
+
+def test_a_unit_limit_without_systemd_is_skipped_with_the_reason(host: Path) -> None:
+    desired = {
+        "schema_version": 1,
+        "cgroups": [{"unit": "db.service", "limits": {"MemoryMax": 1 << 30}, "force": False}],
+    }
+    result = apply(host, desired=desired)
+    assert result["changed"] is False and not result.get("failed"), result
+    assert result["skipped_knobs"] == [
+        {"kind": "cgroup", "name": "db.service", "reason": "systemd is not the running init here"}
+    ]
+    assert not (host / "etc/systemd/system/db.service.d").exists()
