@@ -30,20 +30,34 @@ from ansible_collections.memtune.fleet.plugins.module_utils._collect import coll
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree  # noqa: E402
 from memtune.facts import HostFacts, Workload, parse_facts  # noqa: E402
 from memtune.plan import plan  # noqa: E402
-from memtune.policy import load_policy_set  # noqa: E402
+from memtune.policy_load import load_policy_set  # noqa: E402
 from memtune.synthetic import resize  # noqa: E402
 
 TEMPLATES = ("firecracker", "small", "numa2", "numa3")
 RAM_GIB = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 KERNELS = ((4, 18, 0), (5, 4, 0), (5, 10, 0), (5, 15, 0), (6, 1, 0), (6, 8, 0), (6, 12, 0))
-WORKLOADS = ((), (), ("postgresql",), ("redis",), ("mongodb",), ("elasticsearch",), ("kafka",),
-             ("kvm_host",), ("kubernetes",), ("oracle",), ("sap_hana",), ("postgresql", "redis"))
+WORKLOADS = (
+    (),
+    (),
+    ("postgresql",),
+    ("redis",),
+    ("mongodb",),
+    ("elasticsearch",),
+    ("kafka",),
+    ("kvm_host",),
+    ("kubernetes",),
+    ("oracle",),
+    ("sap_hana",),
+    ("postgresql", "redis"),
+)
 
 
 def fleet(size: int) -> list[tuple[str, HostFacts, dict[str, object]]]:
     """(name, facts, inputs) for ``size`` hosts, the same fleet for the same size."""
     rng = random.Random(20261126)
-    templates = [parse_facts(collect(Tree(str(REPO / "tests/fixtures/hosts" / name))), name) for name in TEMPLATES]
+    templates = [
+        parse_facts(collect(Tree(str(REPO / "tests/fixtures/hosts" / name))), name) for name in TEMPLATES
+    ]
     hosts = []
     for index in range(size):
         template = templates[index % len(templates)]
@@ -51,7 +65,9 @@ def fleet(size: int) -> list[tuple[str, HostFacts, dict[str, object]]]:
         nodes = rng.choice((1, 1, 2, 2, 4, 8)) if ram_kb > 8 * 1024 * 1024 else rng.choice((1, 2))
         facts = resize(template, ram_kb, nodes, kernel=rng.choice(KERNELS))
         names = rng.choice(WORKLOADS)
-        workloads = [Workload(name=name, pids=[1000 + i], evidence=[], version=None) for i, name in enumerate(names)]
+        workloads = [
+            Workload(name=name, pids=[1000 + i], evidence=[], version=None) for i, name in enumerate(names)
+        ]
         facts = facts.model_copy(update={"workloads": workloads})
         inputs: dict[str, object] = {}
         if "postgresql" in names:
@@ -91,8 +107,18 @@ def main() -> None:
             if inputs:
                 lines.append(f"{name}: {{memtune_inputs: {json.dumps(inputs)}}}")
         (Path(directory) / "vars.yml").write_text("\n".join(lines) + "\n")
-        command = [str(REPO / ".venv/bin/memtune"), "plan", "--facts", str(facts_dir), "--policy",
-                   str(REPO / "policies"), "--vars", str(Path(directory) / "vars.yml"), "--format", "json"]
+        command = [
+            str(REPO / ".venv/bin/memtune"),
+            "plan",
+            "--facts",
+            str(facts_dir),
+            "--policy",
+            str(REPO / "policies"),
+            "--vars",
+            str(Path(directory) / "vars.yml"),
+            "--format",
+            "json",
+        ]
 
         def cli() -> None:
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=REPO)

@@ -8,7 +8,8 @@ from memtune.errors import PolicyError
 from memtune.explain import explain
 from memtune.facts import HostFacts, parse_facts
 from memtune.plan import plan
-from memtune.policy import Policy, PolicySet, load_policy_set, policy_from_data
+from memtune.policy import Policy, PolicySet
+from memtune.policy_load import load_policy_set, policy_from_data
 
 __version__ = "0.1.0"
 

@@ -26,7 +26,8 @@ from memtune.explain import rows
 from memtune.facts import FactsError
 from memtune.hosts import HostVars, facts_files, load_host_facts, load_vars
 from memtune.plan import plan as plan_host
-from memtune.policy import PolicySet, bundled_policy_dir, load_policy_set, policy_json_schema
+from memtune.policy import PolicySet, bundled_policy_dir, policy_json_schema
+from memtune.policy_load import load_policy_set
 
 EXIT_INVALID = 2
 _HOSTS_PER_WORKER = 2000

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from memtune.errors import PolicyError
 from memtune.facts import FactsError, HostFacts, parse_facts
-from memtune.policy import Policy, policy_from_data
+from memtune.policy import Policy
+from memtune.policy_load import policy_from_data
 from memtune.yaml_source import load_yaml
 
 

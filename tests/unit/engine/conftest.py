@@ -11,7 +11,8 @@ import pytest
 from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 from memtune.facts import HostFacts, parse_facts
-from memtune.policy import Policy, PolicySet, load_policy_file, load_policy_set
+from memtune.policy import Policy, PolicySet
+from memtune.policy_load import load_policy_file, load_policy_set
 
 REPO = Path(__file__).resolve().parents[3]
 HOSTS = ("firecracker", "small", "numa2", "numa3")

@@ -13,7 +13,8 @@ from memtune.errors import PolicyError
 from memtune.facts import HostFacts
 from memtune.knobs import SYSCTLS
 from memtune.plan import plan
-from memtune.policy import Policy, PolicySet, policy_from_data
+from memtune.policy import Policy, PolicySet
+from memtune.policy_load import policy_from_data
 from memtune.yaml_source import load_yaml
 
 REPO = Path(__file__).resolve().parents[3]

@@ -12,8 +12,10 @@ from memtune.desired import DesiredState
 from memtune.errors import PolicyError
 from memtune.explain import explain
 from memtune.facts import HostFacts
-from memtune.plan import plan, spread
-from memtune.policy import Policy, PolicySet, policy_from_data
+from memtune.hugepages import spread
+from memtune.plan import plan
+from memtune.policy import Policy, PolicySet
+from memtune.policy_load import policy_from_data
 from memtune.synthetic import resize
 
 PolicyWriter = Callable[..., Policy]

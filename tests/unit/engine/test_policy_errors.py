@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from memtune.errors import PolicyError
-from memtune.policy import load_policy_file, load_policy_set
+from memtune.policy_load import load_policy_file, load_policy_set
 
 HEAD = "layer: baseline\nname: base\nrules:\n"
 

@@ -1,0 +1,332 @@
+"""The planner: one host's facts, the rules of its layers applied in order, values checked against the
+knob catalog and the guards."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from memtune.desired import HugepagePlan, Limit, PathCgroup, Planned, Skipped, UnitCgroup
+from memtune.expr import ExpressionError, Scope, compile_expression, split_expression
+from memtune.facts import HostFacts, Node
+from memtune.hugepages import spread
+from memtune.knobs import CGROUP_LIMITS, SYSCTLS, THP_CHOICES, UNIT_BYTES, format_version, parse_version
+from memtune.policy import CgroupUnit, Guards, HugepagePool, When, pool_amount
+from memtune.rules import RuleContext, replacing
+from memtune.sizes import parse_percent, parse_size
+from memtune.yaml_source import Path_
+
+DEFAULT_GUARDS = Guards()
+
+
+class Planner:
+    def __init__(self, facts: HostFacts, workloads: frozenset[str], inputs: dict[str, Any]) -> None:
+        self.facts = facts
+        self.workloads = workloads
+        self.inputs = inputs
+        self.scope = Scope(facts, inputs, workloads)
+        self.guards = DEFAULT_GUARDS
+        self.warnings: list[str] = []
+        self.skipped: list[Skipped] = []
+        self.sysctl: dict[str, Planned] = {}
+        self.thp: dict[str, Planned] = {}
+        self.pools: dict[int, HugepagePlan] = {}
+        self.cgroups: dict[str, UnitCgroup | PathCgroup] = {}
+        self.version = facts.kernel.version
+        self.memory_nodes = [node for node in facts.numa.nodes if node.has_memory] or list(facts.numa.nodes)
+
+    # -- values ---------------------------------------------------------------------------------------
+    def value(
+        self,
+        ctx: RuleContext,
+        path: Path_,
+        raw: Any,
+        *,
+        unit_bytes: int | None,
+        what: str,
+        node: Node | None = None,
+    ) -> tuple[Any, str | None, dict[str, Any]]:
+        """-> (value, expression, inputs). Sizes become ``unit_bytes`` units; expressions are evaluated."""
+        if isinstance(raw, str):
+            try:
+                source = split_expression(raw)
+                if source is not None:
+                    result, used = self.scope.evaluate(compile_expression(source), unit_bytes, what, node)
+                    return self._number(ctx, path, result, unit_bytes, what), source, used
+            except ExpressionError as exc:
+                raise ctx.error(f"{what}: {exc.message}", path) from None
+        return self._number(ctx, path, raw, unit_bytes, what), None, {}
+
+    @staticmethod
+    def _number(ctx: RuleContext, path: Path_, value: Any, unit_bytes: int | None, what: str) -> int:
+        if isinstance(value, bool) or value is None:
+            raise ctx.error(f"{what}: expected a number, the expression gave {value!r}", path)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ctx.error(f"{what}: the expression gave {value}", path)
+            return math.floor(value)
+        if isinstance(value, str):
+            try:
+                if unit_bytes is None:
+                    raise ValueError
+                return parse_size(value) // unit_bytes
+            except ValueError:
+                raise ctx.error(
+                    f"{what}: expected a number{' or a size' if unit_bytes else ''}, got {value!r}", path
+                ) from None
+        if not isinstance(value, int):
+            raise ctx.error(f"{what}: expected a number, got {value!r}", path)
+        return value
+
+    def lacking(self, ctx: RuleContext, knob: str, reason: str, path: Path_) -> None:
+        if ctx.rule.required:
+            raise ctx.error(f"{reason} (the rule is required)", path)
+        self.skipped.append(
+            Skipped.model_construct(knob=knob, reason=reason, provenance=ctx.provenance(path))
+        )
+
+    # -- when -----------------------------------------------------------------------------------------
+    def matches(self, ctx: RuleContext, when: When) -> bool:
+        facts = self.facts
+        if when.workload is not None and not self.workloads.intersection(when.workload):
+            return False
+        if when.ram is not None and not _within(facts.memory.mem_total_kb * 1024, when.ram.min, when.ram.max):
+            return False
+        if when.numa_nodes is not None and not _within(
+            len(facts.numa.nodes), when.numa_nodes.min, when.numa_nodes.max
+        ):
+            return False
+        if when.kernel is not None and not all(_compare(self.version, cond) for cond in when.kernel):
+            return False
+        if when.virtualization is not None and facts.platform.virtualization not in when.virtualization:
+            return False
+        if when.inputs is not None and any(self.inputs.get(name) is None for name in when.inputs):
+            return False
+        if when.workload_version is not None and not all(
+            _compare(self.workload_version(name), cond) for name, cond in when.workload_version.items()
+        ):
+            return False
+        return when.expr is None or self.when_expression(ctx, when.expr)
+
+    def workload_version(self, name: str) -> tuple[int, int, int] | None:
+        given = self.inputs.get(f"{name}_version")
+        if isinstance(given, str):
+            return parse_version(given)
+        for workload in self.facts.workloads:
+            if workload.name == name and workload.version:
+                try:
+                    return parse_version(workload.version)
+                except ValueError:
+                    return None
+        return None
+
+    def when_expression(self, ctx: RuleContext, raw: str) -> bool:
+        try:
+            source = split_expression(raw) or raw
+            result, _ = self.scope.evaluate(compile_expression(source), None, "when")
+        except ExpressionError as exc:
+            raise ctx.error(f"when: {exc.message}", ("when", "expr")) from None
+        return bool(result)
+
+    # -- knobs ----------------------------------------------------------------------------------------
+    def apply(self, ctx: RuleContext) -> None:
+        rule = ctx.rule
+        if rule.when is not None and not self.matches(ctx, rule.when):
+            return
+        if rule.warn:
+            line, _ = ctx.policy.mark((*ctx.at, "warn"))
+            self.warnings.append(f"{ctx.policy.file}:{line} rule {rule.name!r}: {rule.warn}")
+        for key, raw in rule.sysctl.items():
+            self.apply_sysctl(ctx, key, raw)
+        if rule.thp is not None:
+            for key in ("enabled", "defrag"):
+                choice = getattr(rule.thp, key)
+                if choice is not None:
+                    self.apply_thp(ctx, key, choice)
+        for index, pool in enumerate(rule.hugepages):
+            self.apply_pool(ctx, index, pool)
+        for index, group in enumerate(rule.cgroups):
+            self.apply_cgroup(ctx, index, group)
+
+    def apply_sysctl(self, ctx: RuleContext, key: str, raw: Any) -> None:
+        knob = SYSCTLS[key]
+        path = ("sysctl", key)
+        release = self.facts.kernel.release
+        if key in self.facts.sysctl and self.facts.sysctl[key] is None:
+            return self.lacking(ctx, key, f"kernel {release} has no {key}", path)
+        if self.version is not None and self.version < knob.since:
+            return self.lacking(
+                ctx, key, f"{key} first appeared in {format_version(knob.since)}; kernel is {release}", path
+            )
+        value, expression, used = self.value(ctx, path, raw, unit_bytes=UNIT_BYTES.get(knob.unit), what=key)
+        span = knob.span_for(self.version)
+        if not span.low <= value <= span.high:
+            raise ctx.error(
+                f"{key} = {value} is outside {span.low}..{span.high}, its range on kernel {release}", path
+            )
+        if key == "vm.min_free_kbytes":
+            limit = self.facts.memory.mem_total_kb * self.guards.min_free_kbytes_max_percent / 100
+            if value > limit:
+                raise ctx.error(
+                    f"{key} = {value} is above {self.guards.min_free_kbytes_max_percent:g} % of RAM "
+                    f"({int(limit)} kB): the host would be short of memory",
+                    path,
+                )
+        provenance = replacing(ctx.provenance(path, expression, used), self.sysctl.get(key))
+        if knob.exclusive_with and knob.exclusive_with in self.sysctl:
+            provenance = replacing(provenance, self.sysctl.pop(knob.exclusive_with))
+        self.sysctl[key] = ctx.planned(path, value, provenance)
+        return None
+
+    def apply_thp(self, ctx: RuleContext, key: str, choice: str) -> None:
+        path = ("thp", key)
+        thp = self.facts.thp
+        if thp is None:
+            return self.lacking(ctx, f"thp.{key}", "this kernel has no transparent hugepages", path)
+        choices = thp.enabled_choices if key == "enabled" else thp.defrag_choices
+        release = self.facts.kernel.release
+        if choices and choice not in choices:
+            reason = f"kernel {release} offers THP {key} {'/'.join(choices)}, not {choice}"
+            return self.lacking(ctx, f"thp.{key}", reason, path)
+        since = THP_CHOICES[key][choice]
+        if not choices and self.version is not None and self.version < since:
+            reason = f"THP {key} {choice} first appeared in {format_version(since)}; kernel is {release}"
+            return self.lacking(ctx, f"thp.{key}", reason, path)
+        provenance = replacing(ctx.provenance(path), self.thp.get(key))
+        self.thp[key] = ctx.planned(path, choice, provenance)
+        return None
+
+    def apply_pool(self, ctx: RuleContext, index: int, pool: HugepagePool) -> None:
+        kind, raw = pool_amount(pool)
+        path: Path_ = ("hugepages", index, kind)
+        size_kb = pool.size
+        name = f"hugepages.{size_kb}kB"
+        if self.facts.hugepages.sizes_kb and size_kb not in self.facts.hugepages.sizes_kb:
+            return self.lacking(
+                ctx, name, f"kernel {self.facts.kernel.release} has no {size_kb} kB hugepages", path
+            )
+        known = {node.id for node in self.memory_nodes}
+        unknown = sorted(set(pool.nodes or ()) - known)
+        if unknown:
+            raise ctx.error(
+                f"hugepages: NUMA node {unknown[0]} does not exist (nodes with memory: {sorted(known)})",
+                ("hugepages", index, "nodes"),
+            )
+        nodes = [node for node in self.memory_nodes if pool.nodes is None or node.id in pool.nodes]
+        used: dict[str, Any] = {}
+        expression: str | None = None
+        if pool.placement == "per_node":
+            counts = {}
+            for node in nodes:
+                counts[node.id], expression, node_used = self.pool_pages(
+                    ctx, path, raw, kind=kind, size_kb=size_kb, node=node
+                )
+                used.update(node_used)
+        else:
+            total, expression, used = self.pool_pages(ctx, path, raw, kind=kind, size_kb=size_kb, node=None)
+            counts = spread(total, {node.id: node.mem_total_kb or 0 for node in nodes})
+        per_node = {str(node.id): counts.get(node.id, 0) for node in self.memory_nodes}
+        provenance = replacing(ctx.provenance(path, expression, used), self.pools.get(size_kb))
+        self.pools[size_kb] = HugepagePlan.model_construct(
+            size_kb=size_kb,
+            per_node=per_node,
+            boot=pool.boot or size_kb >= 1048576,
+            required=pool.required,
+            provenance=provenance,
+        )
+        return None
+
+    def pool_pages(
+        self, ctx: RuleContext, path: Path_, raw: Any, *, kind: str, size_kb: int, node: Node | None
+    ) -> tuple[int, str | None, dict[str, Any]]:
+        what = f"hugepages {kind}"
+        if kind == "count":
+            pages, expression, used = self.value(
+                ctx, path, raw, unit_bytes=size_kb * 1024, what=what, node=node
+            )
+        elif kind == "total":
+            n_bytes, expression, used = self.value(ctx, path, raw, unit_bytes=1, what=what, node=node)
+            pages = -(-n_bytes // (size_kb * 1024))
+        else:
+            expression, used, fraction = None, {}, raw
+            if isinstance(raw, str):
+                try:
+                    source = split_expression(raw) or raw
+                    fraction, used = self.scope.evaluate(compile_expression(source), None, what, node)
+                    expression = source
+                except ExpressionError as exc:
+                    raise ctx.error(f"{what}: {exc.message}", path) from None
+            if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
+                raise ctx.error(f"{what}: expected a fraction between 0 and 1, got {fraction!r}", path)
+            base_kb = (node.mem_total_kb or 0) if node is not None else self.facts.memory.mem_total_kb
+            pages = math.floor(base_kb * fraction / size_kb)
+        if pages < 0:
+            raise ctx.error(f"{what}: {pages} pages is negative", path)
+        return pages, expression, used
+
+    def apply_cgroup(self, ctx: RuleContext, index: int, group: Any) -> None:
+        is_unit = isinstance(group, CgroupUnit)
+        target = group.unit if is_unit else group.path
+        path: Path_ = ("cgroups", index)
+        platform = self.facts.platform
+        if not platform.cgroup.memory_controller or platform.cgroup.version == "none":
+            return self.lacking(ctx, f"cgroup.{target}", "this host has no cgroup memory controller", path)
+        if is_unit and not platform.systemd:
+            return self.lacking(ctx, f"cgroup.{target}", "this host does not run systemd", path)
+        limits: dict[str, Limit] = {}
+        used: dict[str, Any] = {}
+        expressions: list[str] = []
+        for name, raw in group.limits().items():
+            percent = parse_percent(raw) if isinstance(raw, str) else None
+            if raw == "infinity":
+                limits[name] = "infinity"
+            elif percent is not None:
+                limits[name] = self.facts.memory.mem_total_kb * 1024 * int(percent * 100) // 10000
+                used["memory.mem_total_kb"] = self.facts.memory.mem_total_kb
+            else:
+                limits[name], expression, limit_used = self.value(
+                    ctx, (*path, name), raw, unit_bytes=1, what=name
+                )
+                used.update(limit_used)
+                expressions += [f"{name}: {expression}"] if expression else []
+        old = self.cgroups.get(target)
+        merged = {**(old.limits if old else {}), **limits}
+        _check_limit_order(ctx, path, merged)
+        provenance = replacing(ctx.provenance(path, "; ".join(expressions) or None, used), old)
+        force = group.force or bool(old and old.force)
+        self.cgroups[target] = (
+            UnitCgroup.model_construct(unit=target, limits=merged, force=force, provenance=provenance)
+            if is_unit
+            else PathCgroup.model_construct(path=target, limits=merged, force=force, provenance=provenance)
+        )
+        return None
+
+
+def _within(value: int, low: int | None, high: int | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _compare(version: tuple[int, int, int] | None, condition: str) -> bool:
+    if condition == "unknown":
+        return version is None
+    if version is None:
+        return False
+    op = condition[:2] if condition[:2] in ("==", "!=", ">=", "<=") else condition[:1]
+    other = parse_version(condition[len(op) :])
+    return {
+        "==": version == other,
+        "!=": version != other,
+        ">=": version >= other,
+        "<=": version <= other,
+        ">": version > other,
+        "<": version < other,
+    }[op]
+
+
+def _check_limit_order(ctx: RuleContext, path: Path_, limits: Mapping[str, Limit]) -> None:
+    ordered = [(name, limits[name]) for name in CGROUP_LIMITS[:4] if isinstance(limits.get(name), int)]
+    for (low_name, low), (high_name, high) in itertools.pairwise(ordered):
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            raise ctx.error(f"cgroups: {low_name} ({low}) is above {high_name} ({high})", path)

@@ -1,0 +1,236 @@
+"""Loading policies: YAML with locations, validation errors as file:line:column, and the checks that
+need no host facts (knobs, literal ranges, expressions, inputs, rule names)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from memtune.errors import PolicyError
+from memtune.expr import ExpressionError, compile_expression, split_expression
+from memtune.knobs import SYSCTLS, UNIT_BYTES
+from memtune.policy import (
+    CgroupPath,
+    CgroupUnit,
+    Guards,
+    InputSpec,
+    Policy,
+    PolicySet,
+    PoolCount,
+    PoolFraction,
+    PoolTotal,
+    Rule,
+    SizeRange,
+    Thp,
+    When,
+    pool_amount,
+)
+from memtune.sizes import is_size, parse_percent, parse_size
+from memtune.yaml_source import Marks, Path_, load_yaml
+
+
+def load_policy_file(path: Path) -> Policy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
+    data, marks = load_yaml(text, str(path))
+    return policy_from_data(data, str(path), marks)
+
+
+def policy_from_data(
+    data: Any, file: str, marks: Marks | None = None, *, defaults: Mapping[str, str] | None = None
+) -> Policy:
+    """Validate a policy given as data (a loaded YAML file, or an inline dict from inventory).
+    ``defaults`` fills keys the data leaves out, e.g. ``{"layer": "host", "name": "db01"}`` for an
+    inline host policy."""
+    if not isinstance(data, dict):
+        raise PolicyError("a policy must be a mapping with layer, name and rules", file, 1 if marks else None)
+    data = {**(defaults or {}), **data}
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(exc, data, file, marks) from None
+    policy._file = file
+    policy._marks = marks
+    _check_policy(policy)
+    return policy
+
+
+def _validation_error(exc: ValidationError, data: Any, file: str, marks: Marks | None) -> PolicyError:
+    error = exc.errors(include_url=False)[0]
+    loc = tuple(error["loc"])
+    path, mark = marks.locate(loc) if marks else (_data_path(data, loc), (None, None))
+    where = _dotted(path)
+    if error["type"] == "extra_forbidden":
+        key = path[-1] if path else loc[-1]
+        message = f"unknown key {key!r}{_suggest(str(key), _allowed_keys(error, data, path[:-1]))}"
+        where = _dotted(path[:-1])
+    elif error["type"] == "missing":
+        message = f"missing key {loc[-1]!r}"
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+    prefix = f"{where}: " if where else ""
+    return PolicyError(prefix + message, file, mark[0], mark[1])
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+    path: list[str | int] = []
+    for part in loc:
+        in_dict = isinstance(data, dict) and part in data
+        if in_dict or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+            path.append(part)
+            data = data[part]
+    return tuple(path)
+
+
+def _allowed_keys(error: Any, data: Any, path: Path_) -> list[str]:
+    node: Any = data
+    for part in path:
+        node = node[part]
+    models: list[type[BaseModel]] = [
+        Policy,
+        Rule,
+        When,
+        Thp,
+        PoolCount,
+        PoolTotal,
+        PoolFraction,
+        CgroupUnit,
+        CgroupPath,
+        InputSpec,
+        Guards,
+        SizeRange,
+    ]
+    best: list[str] = []
+    for model in models:
+        fields = list(model.model_fields)
+        if isinstance(node, dict) and len(set(node) & set(fields)) > len(set(node) & set(best)):
+            best = fields
+    return best
+
+
+def _suggest(key: str, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _check_policy(policy: Policy) -> None:
+    if policy.extends and policy.layer != "workload":
+        raise policy.error("only workload policies can extend other workload policies", ("extends",))
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(policy.rules):
+        if rule.name in seen:
+            raise policy.error(
+                f"duplicate rule name {rule.name!r} (also rules[{seen[rule.name]}])", ("rules", index, "name")
+            )
+        seen[rule.name] = index
+        _check_rule(policy, rule, ("rules", index))
+
+
+def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
+    def expression(value: Any, path: Path_) -> bool:
+        """Check an expression value; False when ``value`` is not one."""
+        if not isinstance(value, str):
+            return False
+        try:
+            source = split_expression(value)
+            if source is None:
+                return False
+            compiled = compile_expression(source)
+        except ExpressionError as exc:
+            line, column = policy.mark((*at, *path))
+            raise PolicyError(
+                f"rule {rule.name!r}: {exc.message}",
+                policy.file,
+                (line or 1) + exc.line - 1 if line else None,
+                column,
+            ) from None
+        undeclared = sorted(compiled.input_names - policy.inputs.keys())
+        if undeclared:
+            raise policy.error(
+                f"rule {rule.name!r}: input {undeclared[0]!r} is not declared under 'inputs:' of this policy",
+                (*at, *path),
+            )
+        return True
+
+    if rule.when:
+        expression(rule.when.expr, ("when", "expr"))
+        for name in rule.when.inputs or ():
+            if name not in policy.inputs:
+                raise policy.error(
+                    f"rule {rule.name!r}: input {name!r} is not declared under 'inputs:'",
+                    (*at, "when", "inputs"),
+                )
+    for key, value in rule.sysctl.items():
+        if key not in SYSCTLS:
+            raise policy.error(
+                f"rule {rule.name!r}: unknown knob {key!r}{_suggest(key, SYSCTLS)}", (*at, "sysctl", key)
+            )
+        if not expression(value, ("sysctl", key)):
+            _check_sysctl(policy, rule, key, value, (*at, "sysctl", key))
+    for index, pool in enumerate(rule.hugepages):
+        kind, amount = pool_amount(pool)
+        plain = not expression(amount, ("hugepages", index, kind)) and isinstance(amount, str)
+        if plain and (kind != "total" or not is_size(str(amount))):
+            raise policy.error(
+                f"rule {rule.name!r}: hugepage {kind} {amount!r} is not a "
+                f"{'size' if kind == 'total' else 'number'} or an expression",
+                (*at, "hugepages", index, kind),
+            )
+    for index, group in enumerate(rule.cgroups):
+        for name, limit in group.limits().items():
+            path = ("cgroups", index, name)
+            if expression(limit, path) or isinstance(limit, int):
+                continue
+            if limit != "infinity" and parse_percent(limit) is None and not is_size(limit):
+                raise policy.error(
+                    f"rule {rule.name!r}: {name} {limit!r} is not a size, a percentage of "
+                    "RAM, 'infinity' or an expression",
+                    (*at, *path),
+                )
+
+
+def _check_sysctl(policy: Policy, rule: Rule, key: str, value: Any, path: Path_) -> None:
+    knob = SYSCTLS[key]
+    if isinstance(value, str):
+        if knob.unit not in UNIT_BYTES or not is_size(value):
+            kind = "a size or an integer" if knob.unit in UNIT_BYTES else "an integer"
+            raise policy.error(
+                f"rule {rule.name!r}: {key} must be {kind} or an expression, not {value!r}", path
+            )
+        value = parse_size(value) // UNIT_BYTES[knob.unit]
+    widest = knob.widest
+    if not widest.low <= value <= widest.high:
+        raise policy.error(
+            f"rule {rule.name!r}: {key} = {value} is outside {widest.low}..{widest.high}, "
+            "its range on every kernel",
+            path,
+        )
+
+
+def policy_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file())
+    return [path]
+
+
+def load_policy_set(paths: Iterable[Path]) -> PolicySet:
+    """Load every policy file under ``paths`` (files or directories) and check them as one set."""
+    policies: list[Policy] = []
+    for path in paths:
+        if not path.exists():
+            raise PolicyError("no such file or directory", str(path))
+        policies.extend(load_policy_file(file) for file in policy_files(path))
+    return PolicySet.of(policies)
