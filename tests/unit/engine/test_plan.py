@@ -354,6 +354,8 @@ RUNTIME_ERRORS = [
     ("nodes[5].mem_total_kb", "'numa.nodes[5]' is not a known fact or input"),
     ("clamp(1, 10, 5)", "clamp(): lower bound 10 is above upper bound 5"),
     ("'x' * 3", "expected a number, got 'xxx'"),
+    ("facts['_' ~ '_class__']", "refused by the sandbox: access to attribute '__class__'"),
+    ("nodes[0]['_' ~ '_init__'] ~ 'x'", "refused by the sandbox"),
     ("'x' * 10000000000", "repeating a sequence 10000000000 times is not allowed"),
     ("2 ** 100000", "exponent 100000 is too large"),
 ]
