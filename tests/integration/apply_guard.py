@@ -4,6 +4,7 @@ each one back after the test, pass or fail. Used by tests/integration/test_apply
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+TEST_LOCK = Path("/run/lock/memtune-tests.lock")
 VM = Path("/proc/sys/vm")
 THP = Path("/sys/kernel/mm/transparent_hugepage")
 NODES = Path("/sys/devices/system/node")
@@ -142,16 +144,21 @@ def memory_cgroup_root() -> Path | None:
 
 @pytest.fixture
 def host_guard() -> Iterator[HostState]:
-    """The machine's state before the test; restored afterwards, and the test errors if it could not be."""
+    """The machine's state before the test; restored afterwards, and the test errors if it could not be.
+    Tests that change this machine's kernel take TEST_LOCK for their whole length, so two such test runs
+    (pytest processes, or anything else that honours the lock) do not undo each other's changes."""
     if os.geteuid() != 0:
         pytest.skip("needs root: the test writes this machine's kernel settings")
-    before = HostState()
-    try:
-        yield before
-    finally:
-        before.restore()
-        problems = before.differences(HostState())
-        assert not problems, "could not restore: " + "; ".join(problems)
+    TEST_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with TEST_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        before = HostState()
+        try:
+            yield before
+        finally:
+            before.restore()
+            problems = before.differences(HostState())
+            assert not problems, "could not restore: " + "; ".join(problems)
 
 
 @pytest.fixture
