@@ -15,11 +15,13 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,18 +80,25 @@ def fleet(size: int) -> list[tuple[str, HostFacts, dict[str, object]]]:
     return hosts
 
 
-def median_seconds(action, runs: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
+def medians(action: Callable[[], object], runs: int, children: bool = False) -> tuple[float, float]:
+    """-> (median wall seconds, median CPU seconds) over ``runs``; CPU of this process, or of the child
+    processes with ``children`` (the machine may be shared: CPU time is the steadier figure)."""
+    walls, cpus = [], []
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     for _ in range(runs):
+        before = resource.getrusage(who)
         start = time.perf_counter()
         action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(who)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> None:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    load_before = f"{os.getloadavg()[0]:.2f}"
     hosts = fleet(size)
     policies = load_policy_set([REPO / "policies"])
 
@@ -97,7 +106,7 @@ def main() -> None:
         for _, facts, inputs in hosts:
             plan(facts, policies, inputs=inputs)
 
-    in_memory = median_seconds(plan_all, runs)
+    in_memory, in_memory_cpu = medians(plan_all, runs)
     with tempfile.TemporaryDirectory() as directory:
         facts_dir = Path(directory) / "facts"
         facts_dir.mkdir()
@@ -123,12 +132,21 @@ def main() -> None:
         def cli() -> None:
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=REPO)
 
-        whole = median_seconds(cli, runs)
-    print(f"# memtune plan benchmark, {time.strftime('%Y-%m-%d')}, {runs} runs each, medians")
-    print(f"machine: {os.cpu_count()} cores, {platform.release()}, Python {platform.python_version()}")
+        whole, whole_cpu = medians(cli, runs, children=True)
+    print(f"# memtune plan benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {runs} runs each, medians")
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.release()}, Python {platform.python_version()}, "
+        f"load average before {load_before}, after {os.getloadavg()[0]:.2f}"
+    )
     print(f"hosts: {size} synthetic (templates {', '.join(TEMPLATES)}; RAM 1 GiB..1 TiB, 1..8 NUMA nodes)")
-    print(f"plan() alone, facts in memory:      {in_memory:6.2f} s  ({in_memory / size * 1e6:.0f} us/host)")
-    print(f"memtune plan CLI, files -> JSON:    {whole:6.2f} s  (fresh process: load, validate, plan, dump)")
+    print(
+        f"plan() alone, facts in memory:    wall {in_memory:5.2f} s  CPU {in_memory_cpu:5.2f} s  "
+        f"({in_memory_cpu / size * 1e6:.0f} us CPU/host)"
+    )
+    print(
+        f"memtune plan CLI, files -> JSON:  wall {whole:5.2f} s  CPU {whole_cpu:5.2f} s  "
+        "(fresh process: import, load and validate facts, plan, dump JSON)"
+    )
 
 
 if __name__ == "__main__":
