@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 stop_all_guests
-rm -f "$LAB_INVENTORY"
+rm -f "$LAB_INVENTORY" "$LAB_RUN/ssh_config" "$LAB_RUN"/ssh-*
 if [[ ${1:-} != --keep-overlays ]]; then
     rm -f "$LAB_RUN"/*/overlay.qcow2
 fi
