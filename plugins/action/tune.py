@@ -7,7 +7,7 @@ A converged host costs one remote call; a host with differences costs two."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -92,6 +92,28 @@ def differences(desired: DesiredState, facts: HostFacts) -> list[dict[str, Any]]
     return found
 
 
+def boots_after_memtune(path: str) -> bool:
+    """Whether systemd-sysctl applies the file ``path`` after memtune's (sysctl.d(5): by file name, then
+    /etc/sysctl.conf)."""
+    return path == "/etc/sysctl.conf" or PurePosixPath(path).name > PurePosixPath(MEMTUNE_SYSCTL_FILE).name
+
+
+def conflicts(desired: DesiredState, facts: HostFacts) -> list[str]:
+    """Managed sysctls that another file, applied after memtune's at boot, sets to something else."""
+    found = []
+    for key, planned in desired.sysctl.items():
+        source = facts.sysctl_sources.get(key)
+        winner = source.winner if source else None
+        if winner is None or winner.path == MEMTUNE_SYSCTL_FILE or not boots_after_memtune(winner.path):
+            continue
+        if not _same(winner.value, planned.value):
+            found.append(
+                f"{key}: {winner.path} line {winner.line} sets {winner.value} and is applied after memtune's "
+                f"file at boot, so {planned.value} will not last a reboot"
+            )
+    return found
+
+
 def read_back_problems(applied: dict[str, Any]) -> list[str]:
     """Knobs whose value after the write is not what was written (the kernel clamped or refused it)."""
     return [
@@ -140,8 +162,12 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
                 raise AnsibleActionFail(reason)
             result.update(skipped=True, msg=reason, plan=desired.model_dump(mode="json"), remote_calls=1)
             return result
+        clashes = conflicts(desired, facts)
+        if clashes and args["fail_on_conflict"]:
+            raise AnsibleActionFail("; ".join(clashes) + " (fail_on_conflict is set; nothing was changed)")
         drift = differences(desired, facts)
         if not drift:
+            result["warnings"] = clashes
             return self._finish(result, desired, drift, None, remote_calls=1)
         applied = self._remote(
             APPLY_MODULE, {"desired": desired.model_dump(mode="json"), **passed}, task_vars
@@ -195,7 +221,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         applied: dict[str, Any] | None,
         remote_calls: int,
     ) -> dict[str, Any]:
-        warnings = list(desired.warnings) if desired else []
+        warnings = [*(desired.warnings if desired else []), *result.pop("warnings", [])]
         result.update(
             changed=False,
             plan=desired.model_dump(mode="json") if desired else None,

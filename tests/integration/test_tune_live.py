@@ -147,3 +147,27 @@ def test_playbook_in_check_mode_shows_the_plan(host_guard: HostState, policy_dir
     assert "hugepages 2048 kB per node {'0': 32}" in done.stdout
     assert "+sysctl vm.swappiness = " in done.stdout  # the diff
     assert host_guard.differences(HostState()) == []
+
+
+def test_a_sysctl_file_that_wins_at_boot_warns_or_fails(host_guard: HostState, policy_dir: Path) -> None:
+    planned = json.loads((policy_dir / "baseline.yml").read_text())["rules"][0]["sysctl"]["vm.swappiness"]
+    site = Path("/etc/sysctl.d/99-zz-memtune-test-site.conf")  # removed by host_guard (*memtune*)
+    site.write_text(f"# a site's own setting\nvm.swappiness = {planned + 1}\n")
+    policies = [str(policy_dir)]
+
+    failed, output = tune(policies=policies, fail_on_conflict=True)
+    assert failed["_rc"] != 0
+    assert (
+        f"vm.swappiness: {site} line 2 sets {planned + 1}" in failed["msg"]
+        and "nothing was changed" in failed["msg"]
+    )
+    assert modules_run(output) == ["memory_facts"]
+    assert host_guard.differences(HostState()) == [f"memtune files: [] now ['{site}']"]
+
+    applied, _ = tune(policies=policies)
+    assert applied["_rc"] == 0 and applied["changed"] is True
+    expected = f"vm.swappiness: {site} line 2 sets {planned + 1} and is applied after memtune's file at boot"
+    assert any(w.startswith(expected) for w in applied["memtune_warnings"]), applied["memtune_warnings"]
+    again, output = tune(policies=policies)
+    assert again["changed"] is False and modules_run(output) == ["memory_facts"]
+    assert any(w.startswith(expected) for w in again["memtune_warnings"]), "the converged run warns too"

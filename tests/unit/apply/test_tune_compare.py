@@ -1,0 +1,129 @@
+"""The tune action's decisions before any remote apply: what differs between a plan and the probed facts,
+which sysctl files would undo memtune at boot, and which read-backs disagree. Facts come from the captured
+firecracker host (tests/fixtures/hosts), changed where a case needs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ansible_collections.memtune.fleet.plugins.action.tune import conflicts, differences, read_back_problems
+from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
+from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+from memtune import DesiredState, HostFacts, parse_facts
+
+HOST = Path(__file__).resolve().parents[2] / "fixtures" / "hosts" / "firecracker"
+SOURCE = {"file": "policies/test.yml", "line": 3, "rule": "r", "layer": "baseline"}
+OURS = "/etc/sysctl.d/90-memtune.conf"
+
+
+def facts(sources: dict[str, list[tuple[str, int, str]]] | None = None, **sysctl: Any) -> HostFacts:
+    """Firecracker facts; ``sysctl`` overrides values, ``sources`` lists the sysctl files setting a key."""
+    data = collect(Tree(str(HOST)))
+    data["sysctl"].update({key.replace("__", "."): value for key, value in sysctl.items()})
+    for key, entries in (sources or {}).items():
+        listed = [{"path": path, "line": line, "value": value} for path, line, value in entries]
+        data["sysctl_sources"][key] = {"entries": listed, "winner": listed[-1] if listed else None}
+    return parse_facts(data, "firecracker")
+
+
+def desired(**sections: Any) -> DesiredState:
+    return DesiredState.model_validate({"schema_version": 1, **sections})
+
+
+def planned(value: Any) -> dict[str, Any]:
+    return {"value": value, "provenance": SOURCE}
+
+
+def test_a_converged_host_has_no_differences() -> None:
+    plan = desired(
+        sysctl={"vm.swappiness": planned(10)},
+        thp={"enabled": planned("madvise")},
+        hugepages=[
+            {"size_kb": 2048, "per_node": {"0": 0}, "boot": False, "required": False, "provenance": SOURCE}
+        ],
+        kernel_cmdline=[{"arg": "quiet", "provenance": SOURCE}],
+    )
+    assert differences(plan, facts({"vm.swappiness": [(OURS, 3, "10")]}, vm__swappiness=10)) == []
+
+
+def test_each_kind_of_difference() -> None:
+    plan = desired(
+        sysctl={"vm.swappiness": planned(10), "vm.min_free_kbytes": planned(90112)},
+        thp={"enabled": planned("never")},
+        hugepages=[
+            {"size_kb": 2048, "per_node": {"0": 64}, "boot": False, "required": False, "provenance": SOURCE}
+        ],
+        kernel_cmdline=[{"arg": "hugepages=64", "provenance": SOURCE}],
+        cgroups=[
+            {"unit": "db.service", "limits": {"MemoryMax": 1 << 30}, "force": False, "provenance": SOURCE}
+        ],
+    )
+    found = differences(plan, facts({"vm.min_free_kbytes": [(OURS, 4, "90112")]}, vm__min_free_kbytes=90112))
+    assert found == [
+        {"knob": "vm.swappiness", "current": 60, "desired": 10, "why": "runtime"},
+        {"knob": "vm.swappiness", "current": None, "desired": 10, "why": f"not in {OURS}"},
+        {"knob": "thp.enabled", "current": "madvise", "desired": "never", "why": "runtime"},
+        {"knob": "hugepages.2048kB.node0", "current": 0, "desired": 64, "why": "runtime"},
+        {
+            "knob": "cmdline.hugepages=64",
+            "current": None,
+            "desired": "hugepages=64",
+            "why": "not on the running kernel's command line",
+        },
+        {
+            "knob": "cgroup.db.service",
+            "current": None,
+            "desired": {"MemoryMax": 1 << 30},
+            "why": "cgroup limits are checked by memory_apply",
+        },
+    ]
+
+
+def test_a_knob_the_kernel_lacks_is_no_difference_but_an_unprobed_one_is() -> None:
+    plan = desired(sysctl={"kernel.numa_balancing": planned(1), "vm.page_lock_unfairness": planned(5)})
+    found = differences(plan, facts(kernel__numa_balancing=None))
+    assert found == [{"knob": "vm.page_lock_unfairness", "current": None, "desired": 5, "why": "not probed"}]
+
+
+def test_multi_value_knobs_compare_with_white_space_folded() -> None:
+    plan = desired(sysctl={"vm.lowmem_reserve_ratio": planned("256 256 32 0")})
+    sources = {"vm.lowmem_reserve_ratio": [(OURS, 2, "256  256\t32 0")]}
+    assert differences(plan, facts(sources, vm__lowmem_reserve_ratio="256 256 32 0 ")) == []
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (
+            [(OURS, 3, "10"), ("/etc/sysctl.d/99-site.conf", 7, "30")],
+            ["vm.swappiness: /etc/sysctl.d/99-site.conf line 7 sets 30"],
+        ),
+        (
+            [(OURS, 3, "10"), ("/etc/sysctl.conf", 12, "60")],
+            ["vm.swappiness: /etc/sysctl.conf line 12 sets 60"],
+        ),
+        ([("/etc/sysctl.d/99-site.conf", 7, "10")], []),  # the same value: no conflict
+        ([("/usr/lib/sysctl.d/50-default.conf", 2, "60")], []),  # applied before memtune's file
+        ([(OURS, 3, "10")], []),
+    ],
+)
+def test_conflicts_name_the_file_and_line_that_win_at_boot(
+    entries: list[tuple[str, int, str]], expected: list[str]
+) -> None:
+    found = conflicts(desired(sysctl={"vm.swappiness": planned(10)}), facts({"vm.swappiness": entries}))
+    assert [message.split(" and is applied")[0] for message in found] == expected
+
+
+def test_read_back_problems() -> None:
+    applied = {
+        "knobs": [
+            {"kind": "sysctl", "name": "vm.min_free_kbytes", "after": 5, "read_back": 128, "changed": True},
+            {"kind": "sysctl", "name": "vm.swappiness", "after": 10, "read_back": 10, "changed": True},
+            {"kind": "hugepages", "name": "2048kB node0", "after": 64, "read_back": 12, "changed": True},
+            {"kind": "thp", "name": "enabled", "after": "never", "changed": False},
+        ]
+    }
+    assert read_back_problems(applied) == ["sysctl vm.min_free_kbytes: wrote 5, the kernel reports 128"]
