@@ -9,6 +9,7 @@
 #   manifest                     what was built, from which mirror, how long it took
 # The image is assembled in a temporary directory and moved into place only when complete.
 set -euo pipefail
+# shellcheck source=lab/common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SUITE=bookworm
@@ -44,10 +45,9 @@ rootfs="$work/rootfs"
 started=$SECONDS
 
 unmount_rootfs() {
-    local mnt
-    for mnt in "$rootfs/proc"; do
-        if findmnt -rn "$mnt" >/dev/null 2>&1; then umount "$mnt" || umount -l "$mnt"; fi
-    done
+    if findmnt -rn "$rootfs/proc" >/dev/null 2>&1; then
+        umount "$rootfs/proc" || umount -l "$rootfs/proc"
+    fi
 }
 
 cleanup() {
@@ -152,7 +152,9 @@ rm -f "$work/root.raw"
 {
     printf 'key=%s\nsuite=%s\nmirror=%s\nbuilt=%s\nbuild_seconds=%s\n' "$(lab_image_key)" "$SUITE" "$mirror" \
         "$(date -u +%FT%TZ)" "$((SECONDS - started))"
-    printf 'kernel_%s=%s\n' $(for d in "$out"/kernels/*/; do printf '%s %s ' "$(basename "$d")" "$(cat "$d/release")"; done)
+    for dir in "$out"/kernels/*/; do
+        printf 'kernel_%s=%s\n' "$(basename "$dir")" "$(cat "$dir/release")"
+    done
 } >"$out/manifest"
 rm -rf "$dest"
 mv "$out" "$dest"

@@ -6,6 +6,7 @@
 # Uses the running fleet; when it is not running, starts it and stops it again afterwards. Each guest's
 # directory is replaced whole, so a capture never mixes files of two runs.
 set -euo pipefail
+# shellcheck source=lab/common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 FIXTURES="$REPO_DIR/tests/fixtures/hosts"

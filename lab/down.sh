@@ -5,6 +5,7 @@
 #
 # Overlays are deleted too unless --keep-overlays is given, so the next start is a fresh guest.
 set -euo pipefail
+# shellcheck source=lab/common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 stop_all_guests

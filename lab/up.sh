@@ -6,6 +6,7 @@
 # Builds the image first when the cache lacks it. Any guest already running is stopped and reset. On any
 # failure every guest is stopped; a guest that never answers ssh is reported with its serial console.
 set -euo pipefail
+# shellcheck source=lab/common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 require_commands qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils ssh:openssh-client \
@@ -51,10 +52,9 @@ kernel_dir() {
     if [[ -d $image/kernels/$line ]]; then
         printf '%s\n' "$image/kernels/$line"
     else
-        local fallback
-        fallback="$(ls -d "$image"/kernels/*/ | head -n 1)"
-        log "WARNING: the image has no kernel line $line; using $(basename "$fallback")"
-        printf '%s\n' "${fallback%/}"
+        local lines=("$image"/kernels/*/)
+        log "WARNING: the image has no kernel line $line; using $(basename "${lines[0]}")"
+        printf '%s\n' "${lines[0]%/}"
     fi
 }
 
