@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from glob import glob
 from pathlib import Path
@@ -16,6 +20,7 @@ import pytest
 
 TEST_LOCK = Path("/run/lock/memtune-tests.lock")
 VM = Path("/proc/sys/vm")
+REPO = Path(__file__).resolve().parents[2]
 THP = Path("/sys/kernel/mm/transparent_hugepage")
 NODES = Path("/sys/devices/system/node")
 # Write-only triggers, and the host-wide pool counts that follow from the per-node ones restored below.
@@ -152,13 +157,32 @@ def host_guard() -> Iterator[HostState]:
     TEST_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with TEST_LOCK.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        before = HostState()
+        original = HostState()
         try:
-            yield before
+            if original.files:
+                roll_back_memtune()
+            yield HostState()
         finally:
-            before.restore()
-            problems = before.differences(HostState())
+            original.restore()
+            problems = original.differences(HostState())
             assert not problems, "could not restore: " + "; ".join(problems)
+
+
+def roll_back_memtune() -> None:
+    """A host memtune already tuned (someone ran `make run APPLY=1`): start the test from the untuned host;
+    host_guard puts the tuned state back afterwards."""
+    args = Path(tempfile.mkdtemp()) / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"state": "absent"}}))
+    module = REPO / "plugins" / "modules" / "memory_apply.py"
+    done = subprocess.run(
+        [sys.executable, str(module), str(args)],
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    shutil.rmtree(args.parent)
+    assert '"failed"' not in done.stdout and done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.fixture
