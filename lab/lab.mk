@@ -6,7 +6,7 @@ BIN ?= $(VENV)/bin
 MOLECULE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule
 
 .PHONY: lab-image lab-up lab-down lab-capture test-molecule test-molecule-default test-molecule-fleet \
-	test-lab-faults
+	test-lab-faults lint-lab
 
 lab-image:
 	lab/build-image.sh
@@ -33,3 +33,7 @@ test-molecule-fleet: venv lab-image
 # The lab's own fault handling on real guests: a guest that never answers ssh, a full disk.
 test-lab-faults: venv lab-image
 	status=0; MEMTUNE_FLEET_TESTS=1 $(BIN)/pytest -m fleet tests/lab || status=$$?; lab/down.sh; exit $$status
+
+lint-lab:
+	@scripts/apt-ensure shellcheck
+	shellcheck -x lab/*.sh
