@@ -344,7 +344,7 @@ def main():
             plan, changes, snapshot = _plan(module, ctx, want)
             if not module.check_mode:
                 carry_out(changes)
-    except (_persist.LockTimeout, PlanError, ValueError) as exc:
+    except (_persist.LockTimeout, PlanError, ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
     except ApplyError as exc:
         module.fail_json(
