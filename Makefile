@@ -13,9 +13,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: run test test-unit test-integration lint sanity bench venv apt collection clean
+.PHONY: run probe test test-unit test-integration lint sanity bench venv apt collection clean
 
+# The main job: probe, plan and show the diff in check mode; `make run APPLY=1` applies it.
 run: venv
+	$(BIN)/ansible-playbook playbooks/tune.yml --diff $(if $(filter 1 yes true,$(APPLY)),,--check) $(ARGS)
+
+probe: venv
 	$(BIN)/ansible-playbook playbooks/probe.yml
 
 # Every test: static checks and ansible-test sanity, the pytest suite (unit, this machine's kernel as

@@ -165,6 +165,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.memtune.fleet.plugins.module_utils._collect import (
     MANAGED_SYSCTLS,
     ProbeError,
