@@ -79,10 +79,11 @@ def plan(
     ``inline`` group and host policies (from inventory variables) follow the files of their layer."""
     warnings: list[str] = []
     if workloads is None:
-        chosen = sorted(facts.workload_names & policies.workloads.keys())
+        detected = facts.workload_names
+        chosen = sorted(detected & policies.workloads.keys())
         warnings += [
             f"workload {name} detected; no policy for it"
-            for name in sorted(facts.workload_names - policies.workloads.keys())
+            for name in sorted(detected - policies.workloads.keys())
         ]
     else:
         missing = [name for name in workloads if name not in policies.workloads]
