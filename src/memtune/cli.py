@@ -7,6 +7,7 @@ the file, line and column.
 from __future__ import annotations
 
 import enum
+import gc
 import json
 import multiprocessing
 import os
@@ -126,6 +127,9 @@ def _job(policy: list[Path] | None, vars_file: Path | None, workload: list[str] 
 
 def _json_parts(job: _Job, files: list[tuple[str, Path]], jobs: int) -> list[str]:
     """Plan in ``jobs`` forked processes (contiguous slices, so the output order is the hosts' order)."""
+    # Policies, caches and imports live as long as the process: keep the collector off them (and, in
+    # forked workers, from copying their pages).
+    gc.freeze()
     if jobs <= 1:
         parts, error = job.json_parts(files)
         results = [(parts, error)]
