@@ -32,6 +32,27 @@ require_commands() {
         || die "could not install host packages: ${missing[*]}"
 }
 
+# qemu_numa_args NODE... : print the -smp, -m and NUMA arguments for nodes given as MiB@cpus.
+qemu_numa_args() {
+    local id=0 node mib cpus total=0 vcpus=0 first last
+    local -a args=()
+    for node in "$@"; do
+        [[ $node =~ ^[0-9]+@([0-9]+(-[0-9]+)?)?$ ]] || die "NUMA node '$node' is not MiB@cpus"
+        mib="${node%@*}" cpus="${node#*@}"
+        total=$((total + mib))
+        args+=(-object "memory-backend-ram,id=m$id,size=${mib}M")
+        if [[ -n $cpus ]]; then
+            first="${cpus%-*}" last="${cpus#*-}"
+            vcpus=$((vcpus + last - first + 1))
+            args+=(-numa "node,nodeid=$id,cpus=$cpus,memdev=m$id")
+        else
+            args+=(-numa "node,nodeid=$id,memdev=m$id")
+        fi
+        id=$((id + 1))
+    done
+    printf '%s\n' -smp "$vcpus" -m "${total}M" "${args[@]}"
+}
+
 lab_ssh_key() {
     if [[ ! -f $LAB_KEY ]]; then
         mkdir -p "$(dirname "$LAB_KEY")"

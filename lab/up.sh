@@ -27,26 +27,6 @@ trap 'exit 130' INT TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# qemu_numa_args NODE... : print the -smp, -m and NUMA arguments for nodes given as MiB@cpus.
-qemu_numa_args() {
-    local id=0 node mib cpus total=0 vcpus=0 first last
-    local -a args=()
-    for node in "$@"; do
-        mib="${node%@*}" cpus="${node#*@}"
-        total=$((total + mib))
-        args+=(-object "memory-backend-ram,id=m$id,size=${mib}M")
-        if [[ -n $cpus ]]; then
-            first="${cpus%-*}" last="${cpus#*-}"
-            vcpus=$((vcpus + last - first + 1))
-            args+=(-numa "node,nodeid=$id,cpus=$cpus,memdev=m$id")
-        else
-            args+=(-numa "node,nodeid=$id,memdev=m$id")
-        fi
-        id=$((id + 1))
-    done
-    printf '%s\n' -smp "$vcpus" -m "${total}M" "${args[@]}"
-}
-
 kernel_dir() {
     local line=$1
     if [[ -d $image/kernels/$line ]]; then
@@ -60,11 +40,12 @@ kernel_dir() {
 
 start_guest() {
     local name=$1 line=$2 extra=$3 port=$4; shift 4
-    local dir="$LAB_RUN/$name" kdir
+    local dir="$LAB_RUN/$name" kdir numa_args
     local -a numa
     kdir="$(kernel_dir "$line")"
     [[ $extra == - ]] && extra=""
-    mapfile -t numa < <(qemu_numa_args "$@")
+    numa_args="$(qemu_numa_args "$@")"
+    mapfile -t numa <<<"$numa_args"
     rm -rf "$dir"
     mkdir -p "$dir"
     port_in_use "$port" && die "$name: port 127.0.0.1:$port is already in use (set MEMTUNE_LAB_PORT_BASE)"

@@ -44,12 +44,12 @@ def test_a_guest_without_ssh_fails_with_its_console_and_stops_every_guest(
         "MEMTUNE_LAB_RUN": str(tmp_path / "run"),
         "MEMTUNE_LAB_INVENTORY": str(tmp_path / "hosts.yml"),
         "MEMTUNE_LAB_PORT_BASE": "2350",
-        "MEMTUNE_LAB_BOOT_TIMEOUT": "100",
+        "MEMTUNE_LAB_BOOT_TIMEOUT": "120",
     }
     result = run_lab(lab_dir, "up.sh", env)
     assert result.returncode != 0
     assert "healthy: ssh up after" in result.stderr
-    assert "mute: no ssh after 100 s; last console lines" in result.stderr
+    assert "mute: no ssh after 120 s; last console lines" in result.stderr
     assert "mute login:" in result.stderr  # the guest's serial console, booted but without sshd
     assert "guests never answered ssh: mute" in result.stderr
     assert processes_mentioning(str(tmp_path / "run")) == []
