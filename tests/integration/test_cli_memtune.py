@@ -81,7 +81,8 @@ INVALID = [
         "    sysctl: {vm.swappiness: \"{{ ''.__class__ }}\"}\n",
         "bad.yml:5:14: rule 'r': access to '__class__' is not allowed: expressions read facts only",
     ),
-    ("layer: baseline\nname: [b\n", "bad.yml:3:1: invalid YAML: expected ',' or ']', but got '<stream end>'"),
+    # the parser's own words differ between libyaml and pure-Python PyYAML
+    ("layer: baseline\nname: [b\n", "bad.yml:3:1: invalid YAML: "),
     (
         "layer: baseline\nname: b\nrules:\n  - name: r\n    sysctl: {vm.swappiness: '{{ 1 + }}'}\n",
         "bad.yml:5:14: rule 'r': expression syntax: unexpected 'end of template'",
@@ -94,7 +95,9 @@ def test_validate_invalid(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "bad.yml").write_text(text)
     result = run("validate", tmp_path / "bad.yml")
     assert result.exit_code == 2
-    assert result.stderr == f"error: {tmp_path}/{message}\n"
+    assert result.stderr.startswith(f"error: {tmp_path}/{message}")
+    assert result.stderr.endswith("\n") and result.stderr.count("\n") == 1
+    assert message.endswith(": ") or result.stderr == f"error: {tmp_path}/{message}\n"
     assert result.stdout == ""
 
 
