@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN ?= $(VENV)/bin
 # molecule runs ansible-config and ansible-playbook by name.
 MOLECULE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule
+# One fleet per machine: runs that boot guests wait for each other (up to 40 minutes) instead of
+# resetting each other's guests.
+LAB_LOCK := flock -w 2400 $${MEMTUNE_LAB_CACHE:-$$HOME/.cache/memtune/lab}/fleet.lock
 
 .PHONY: lab-image lab-up lab-down lab-capture test-molecule test-molecule-default test-molecule-fleet \
 	test-lab-faults lint-lab
@@ -17,8 +20,8 @@ lab-up:
 lab-down:
 	lab/down.sh
 
-lab-capture:
-	lab/capture-fixtures.sh
+lab-capture: lab-image
+	$(LAB_LOCK) lab/capture-fixtures.sh
 
 test-molecule: test-molecule-default test-molecule-fleet test-lab-faults
 
@@ -28,11 +31,12 @@ test-molecule-default: venv
 # molecule destroys the fleet at the end of its sequence; lab/down.sh runs again whatever happened, so a
 # failure (or an interrupted molecule) leaves no guest running.
 test-molecule-fleet: venv lab-image
-	status=0; $(MOLECULE) test -s fleet || status=$$?; lab/down.sh; exit $$status
+	$(LAB_LOCK) bash -c 'status=0; $(MOLECULE) test -s fleet || status=$$?; lab/down.sh; exit $$status'
 
-# The lab's own fault handling on real guests: a guest that never answers ssh, a full disk.
+# The lab's own fault handling on real guests (a guest that never answers ssh, a full disk); these start
+# their own guests in their own run directories and stop them.
 test-lab-faults: venv lab-image
-	status=0; MEMTUNE_FLEET_TESTS=1 $(BIN)/pytest -m fleet tests/lab || status=$$?; lab/down.sh; exit $$status
+	$(LAB_LOCK) env MEMTUNE_FLEET_TESTS=1 $(BIN)/pytest -m fleet tests/lab
 
 lint-lab:
 	@scripts/apt-ensure shellcheck
