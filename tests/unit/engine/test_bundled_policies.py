@@ -36,17 +36,24 @@ CITED: list[tuple[str, str, str, Any, str]] = [
     ("mongodb", "map-count", "vm.max_map_count", 262144, "max_map_count"),
     ("elasticsearch", "map-count", "vm.max_map_count", 1048576, "vm-max-map-count"),
     ("elasticsearch", "swappiness", "vm.swappiness", 1, "elastic.co"),
-    ("kafka", "swappiness", "vm.swappiness", 1, "confluent.io"),
-    ("kafka", "writeback", "vm.dirty_background_ratio", 5, "confluent.io"),
-    ("kafka", "writeback", "vm.dirty_ratio", 80, "confluent.io"),
-    ("kafka", "map-count", "vm.max_map_count", 262144, "confluent.io"),
+    ("kafka", "swappiness", "vm.swappiness", 1, "vm.swappiness=1"),
+    ("kafka", "writeback", "vm.dirty_background_ratio", 5, "vm.dirty_background_ratio=5"),
+    ("kafka", "writeback", "vm.dirty_ratio", 80, "vm.dirty_ratio=80"),
+    ("kafka", "map-count", "vm.max_map_count", 262144, "memtune uses 262144"),
     ("kvm_host", "swappiness", "vm.swappiness", 10, "TuneD virtual-host"),
     ("kvm_host", "writeback", "vm.dirty_background_ratio", 5, "TuneD virtual-host"),
     ("kvm_host", "writeback", "vm.dirty_ratio", 10, "TuneD virtual-host"),
     ("kubernetes", "map-count", "vm.max_map_count", 262144, "262144"),
     ("oracle", "no-thp", "thp.enabled", "never", "19c"),
-    ("oracle", "numa-balancing", "kernel.numa_balancing", 0, "numa_balancing 0"),
-    ("oracle", "swappiness", "vm.swappiness", 10, "vm.swappiness 10"),
+    ("oracle", "numa-balancing", "kernel.numa_balancing", 0, "kernel.html#numa-balancing"),
+    (
+        "oracle",
+        "swappiness",
+        "vm.swappiness",
+        1,
+        "TuneD oracle profile (profiles/oracle/tuned.conf): vm.swappiness = 1",
+    ),
+    ("oracle", "thp-madvise-23", "thp.enabled", "madvise", "23ai on UEK7 and later"),
     ("sap_hana", "thp-madvise", "thp.enabled", "madvise", "TuneD sap-hana"),
     ("sap_hana", "thp-never-older", "thp.enabled", "never", "SAP Note"),
     ("sap_hana", "numa-balancing", "kernel.numa_balancing", 0, "TuneD sap-hana"),
@@ -152,6 +159,14 @@ def test_postgresql_hugepages(bundled: PolicySet, hosts: dict[str, HostFacts]) -
     pool = both.hugepages[0]
     assert sum(pool.per_node.values()) == 600
     assert pool.provenance.overrides[0].rule == "huge-pages-from-shared-buffers"
+
+
+@pytest.mark.parametrize(("version", "enabled"), [(None, "never"), ("19", "never"), ("23.4", "madvise")])
+def test_oracle_thp_by_release(
+    bundled: PolicySet, hosts: dict[str, HostFacts], version: str | None, enabled: str
+) -> None:
+    inputs = {"oracle_version": version} if version else {}
+    assert plan(hosts["numa3"], bundled, workloads=["oracle"], inputs=inputs).thp["enabled"].value == enabled
 
 
 def test_oracle_sga_and_kubernetes_per_node(bundled: PolicySet, hosts: dict[str, HostFacts]) -> None:
