@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -240,3 +241,15 @@ def test_inline_policies_from_vars(facts_dir: Path, tmp_path: Path) -> None:
         f"error: {variables}:small.memtune_host_policy: host small: rule 'mine': unknown knob 'vm.swapiness' "
         "(did you mean 'vm.swappiness'?)\n"
     )
+
+
+def test_explain_an_expression(facts_dir: Path) -> None:
+    result = run("explain", "--facts", facts_dir / "firecracker.json", "vm.min_free_kbytes")
+    assert result.exit_code == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert re.fullmatch(
+        r"vm\.min_free_kbytes = 123420 ← \S*policies/baseline\.yml:\d+ rule `watermarks`: "
+        r"clamp\(percent_of_ram\(0\.5\), default_min_free_kbytes\(\), '1GiB'\)",
+        first,
+    )
+    assert "  inputs: memory.mem_total_kb=24684084" in rest
