@@ -9,20 +9,21 @@ set -euo pipefail
 # shellcheck source=lab/common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-FIXTURES="$REPO_DIR/tests/fixtures/hosts"
+FIXTURES="${MEMTUNE_LAB_FIXTURES:-$REPO_DIR/tests/fixtures/hosts}"
+
+fleet="$(fleet_lines)"
+mapfile -t guests < <(cut -d'|' -f1 <<<"$fleet")
 
 fleet_running() {
     local name
     [[ -f $LAB_RUN/ssh_config ]] || return 1
-    while read -r name _; do
+    for name in "${guests[@]}"; do
         guest_pid "$name" >/dev/null || return 1
-    done < <(fleet_lines)
+    done
 }
 
 names=("$@")
-if [[ ${#names[@]} -eq 0 ]]; then
-    mapfile -t names < <(fleet_lines | awk '{print $1}')
-fi
+[[ ${#names[@]} -gt 0 ]] || names=("${guests[@]}")
 
 if ! fleet_running; then
     trap '"$LAB_DIR/down.sh"' EXIT

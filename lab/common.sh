@@ -68,8 +68,8 @@ lab_image_key() {
 
 lab_image_dir() { printf '%s/images/%s\n' "$LAB_CACHE" "$(lab_image_key)"; }
 
-# Print the fleet table without comments: name kernel extra nodes...
-fleet_lines() { grep -Ev '^[[:space:]]*(#|$)' "$LAB_FLEET"; }
+# Print the fleet, one guest a line: name|kernel line|kernel args|MiB@cpus... (fails on a malformed table).
+fleet_lines() { python3 "$LAB_DIR/fleet.py" list --fleet "$LAB_FLEET"; }
 
 ssh_opts() {
     printf '%s\n' -i "$LAB_KEY" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \

@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
-"""Write the Ansible inventory (YAML) and an ssh_config for the running lab fleet.
+"""Read the lab's fleet table; write the Ansible inventory (YAML) and an ssh_config for the running fleet.
 
-    python3 lab/write_inventory.py --fleet lab/fleet.conf --run RUN_DIR --key KEY --output hosts.yml
+    python3 lab/fleet.py list --fleet lab/fleet.conf
+    python3 lab/fleet.py inventory --fleet lab/fleet.conf --run RUN_DIR --key KEY --output hosts.yml
 
-Each guest has a directory RUN_DIR/<name>/ holding `port` and `kernel` (written by lab/up.sh). Hosts are
-grouped in `lab` and per kernel line (`kernel_6_1`, `kernel_6_12`, ...). Host variables prefixed `lab_`
-describe what the guest was started with, so that tests can check the facts against it. The ssh_config
-(RUN_DIR/ssh_config) lets plain ssh and testinfra reach a guest by name: `ssh -F RUN_DIR/ssh_config numa2`.
+`list` prints one guest a line for lab/up.sh: name, kernel line, kernel arguments and NUMA nodes,
+separated by `|` (arguments and nodes each space-separated; a field may be empty). A malformed table fails
+with its file and line.
+
+For `inventory`, each guest has a directory RUN_DIR/<name>/ holding `port` and `kernel` (written by
+lab/up.sh). Hosts are grouped in `lab` and per kernel line (`kernel_6_1`, `kernel_6_12`, ...). Host
+variables prefixed `lab_` describe what the guest was started with, so that tests can check the facts
+against it. The ssh_config (RUN_DIR/ssh_config) lets plain ssh and testinfra reach a guest by name:
+`ssh -F RUN_DIR/ssh_config numa2`.
 """
 
 import argparse
 import json
 import os
+import re
+import sys
 from typing import NamedTuple
+
+NODE = re.compile(r"(\d+)@((\d+)(-\d+)?)?")
 
 SSH_OPTIONS = {
     "User": "root",
@@ -32,23 +42,31 @@ class Guest(NamedTuple):
     nodes: list[dict[str, object]]  # {"mib": int, "cpus": str}
 
 
-def parse_fleet(text: str) -> list[Guest]:
-    """Parse fleet.conf: `name kernel-line extra-args|- MiB@cpus...`, comments and blank lines skipped."""
+def parse_fleet(text: str, source: str = "fleet.conf") -> list[Guest]:
+    """Parse `name kernel-line MiB@cpus... [kernel arguments...]`; comments and blank lines are skipped."""
     guests = []
     for number, line in enumerate(text.splitlines(), start=1):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
-        if len(words) < 4:
-            raise ValueError(f"fleet.conf:{number}: want 'name kernel args MiB@cpus...', got {line!r}")
-        name, kernel_line, args = words[:3]
-        nodes = []
-        for word in words[3:]:
-            mib, sep, cpus = word.partition("@")
-            if not sep or not mib.isdigit():
-                raise ValueError(f"fleet.conf:{number}: NUMA node {word!r} is not MiB@cpus")
-            nodes.append({"mib": int(mib), "cpus": cpus})
-        guests.append(Guest(name, kernel_line, "" if args == "-" else args, nodes))
+        if len(words) < 3:
+            raise ValueError(f"{source}:{number}: want 'name kernel MiB@cpus... [kernel args]', got {line!r}")
+        name, kernel_line, *rest = words
+        nodes: list[dict[str, object]] = []
+        args: list[str] = []
+        for word in rest:
+            match = NODE.fullmatch(word)
+            if match and not args:
+                nodes.append({"mib": int(match[1]), "cpus": match[2] or ""})
+            elif word[0].isdigit():
+                raise ValueError(
+                    f"{source}:{number}: NUMA node {word!r} is not MiB@cpus (or follows the kernel args)"
+                )
+            else:
+                args.append(word)
+        if not nodes:
+            raise ValueError(f"{source}:{number}: guest {name!r} has no NUMA node (MiB@cpus)")
+        guests.append(Guest(name, kernel_line, " ".join(args), nodes))
     return guests
 
 
@@ -122,21 +140,41 @@ def render_ssh_config(guests: list[Guest], run_dir: str, key: str) -> str:
     return "\n".join(blocks)
 
 
-def main() -> None:
+def list_lines(guests: list[Guest]) -> str:
+    lines = []
+    for guest in guests:
+        nodes = " ".join(f"{node['mib']}@{node['cpus']}" for node in guest.nodes)
+        lines.append(f"{guest.name}|{guest.kernel_line}|{guest.kernel_args}|{nodes}\n")
+    return "".join(lines)
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fleet", required=True)
-    parser.add_argument("--run", required=True, help="the fleet's run directory")
-    parser.add_argument("--key", required=True, help="the lab's ssh private key")
-    parser.add_argument("--output", required=True, help="inventory file to write")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="print the guests for lab/up.sh")
+    listing.add_argument("--fleet", required=True)
+    inventory = commands.add_parser("inventory", help="write the inventory and ssh_config")
+    inventory.add_argument("--fleet", required=True)
+    inventory.add_argument("--run", required=True, help="the fleet's run directory")
+    inventory.add_argument("--key", required=True, help="the lab's ssh private key")
+    inventory.add_argument("--output", required=True, help="inventory file to write")
     args = parser.parse_args()
     with open(args.fleet, encoding="utf-8") as handle:
-        guests = parse_fleet(handle.read())
+        try:
+            guests = parse_fleet(handle.read(), args.fleet)
+        except ValueError as error:
+            print(f"fleet.py: {error}", file=sys.stderr)
+            return 1
+    if args.command == "list":
+        sys.stdout.write(list_lines(guests))
+        return 0
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         handle.write(render_inventory(guests, args.run, args.key))
     with open(os.path.join(args.run, "ssh_config"), "w", encoding="utf-8") as handle:
         handle.write(render_ssh_config(guests, args.run, args.key))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -39,11 +39,10 @@ kernel_dir() {
 }
 
 start_guest() {
-    local name=$1 line=$2 extra=$3 port=$4; shift 4
+    local name=$1 line=$2 kernel_args=$3 port=$4; shift 4
     local dir="$LAB_RUN/$name" kdir numa_args
     local -a numa
     kdir="$(kernel_dir "$line")"
-    [[ $extra == - ]] && extra=""
     numa_args="$(qemu_numa_args "$@")"
     mapfile -t numa <<<"$numa_args"
     rm -rf "$dir"
@@ -53,7 +52,7 @@ start_guest() {
     qemu-system-x86_64 -name "$name" -accel tcg,tb-size=256 -cpu max "${numa[@]}" \
         -nodefaults -no-user-config -display none -monitor none -serial "file:$dir/console.log" \
         -kernel "$kdir/vmlinuz" -initrd "$kdir/initrd.img" \
-        -append "root=/dev/vda rw console=ttyS0 systemd.hostname=$name $extra" \
+        -append "root=/dev/vda rw console=ttyS0 systemd.hostname=$name $kernel_args" \
         -drive "file=$dir/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe" \
         -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=net0 \
         -pidfile "$dir/qemu.pid" -daemonize
@@ -93,16 +92,17 @@ wait_for_ssh() {
     return 0
 }
 
+fleet="$(fleet_lines)"
 stop_all_guests
 index=0
 names=()
-while read -r name line extra nodes; do
+while IFS="|" read -r name line kernel_args nodes; do
     index=$((index + 1))
     # shellcheck disable=SC2086  # nodes is a list of MiB@cpus words
-    start_guest "$name" "$line" "$extra" $((LAB_PORT_BASE + index)) $nodes
+    start_guest "$name" "$line" "$kernel_args" $((LAB_PORT_BASE + index)) $nodes
     names+=("$name")
-done < <(fleet_lines)
+done <<<"$fleet"
 wait_for_ssh "${names[@]}"
-python3 "$LAB_DIR/write_inventory.py" --fleet "$LAB_FLEET" --run "$LAB_RUN" --key "$LAB_KEY" \
+python3 "$LAB_DIR/fleet.py" inventory --fleet "$LAB_FLEET" --run "$LAB_RUN" --key "$LAB_KEY" \
     --output "$LAB_INVENTORY"
 log "fleet up: ${names[*]}; inventory $LAB_INVENTORY"

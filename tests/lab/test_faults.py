@@ -38,7 +38,7 @@ def test_a_guest_without_ssh_fails_with_its_console_and_stops_every_guest(
     lab_dir: Path, tmp_path: Path
 ) -> None:
     fleet = tmp_path / "fleet.conf"
-    fleet.write_text("healthy 6.1 - 1024@0\nmute 6.1 systemd.mask=ssh.service 1024@0\n")
+    fleet.write_text("healthy 6.1 1024@0\nmute 6.1 1024@0 systemd.mask=ssh.service\n")
     env = {
         "MEMTUNE_LAB_FLEET": str(fleet),
         "MEMTUNE_LAB_RUN": str(tmp_path / "run"),

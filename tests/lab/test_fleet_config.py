@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from write_inventory import Guest, count_cpus, parse_fleet, render_inventory, render_ssh_config
+from fleet import Guest, count_cpus, list_lines, parse_fleet, render_inventory, render_ssh_config
 
 MAX_VCPUS = 6  # the host has 2 cores; TCG guests beyond this crawl
 
@@ -31,17 +33,46 @@ def test_fleet_has_a_cpuless_node_and_room_for_1gib_hugepages(fleet: list[Guest]
     assert any("nokaslr" in g.kernel_args and min(int(str(n["mib"])) for n in g.nodes) >= 3072 for g in fleet)
 
 
+def test_nodes_then_any_number_of_kernel_args() -> None:
+    (guest,) = parse_fleet("hp 6.1 3072@0 3072@1-2 1024@ nokaslr hugepagesz=1G hugepages=2  # 1 GiB pages\n")
+    assert guest.nodes == [
+        {"mib": 3072, "cpus": "0"},
+        {"mib": 3072, "cpus": "1-2"},
+        {"mib": 1024, "cpus": ""},
+    ]
+    assert guest.kernel_args == "nokaslr hugepagesz=1G hugepages=2"
+    assert list_lines([guest]) == "hp|6.1|nokaslr hugepagesz=1G hugepages=2|3072@0 3072@1-2 1024@\n"
+
+
+def test_list_keeps_an_empty_args_field(fleet: list[Guest]) -> None:
+    assert list_lines(fleet).splitlines()[0] == "small|6.1||2048@0"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("small 6.1 -\n", "fleet.conf:1: want 'name kernel args MiB@cpus...'"),
-        ("# c\nsmall 6.1 - 2048\n", "fleet.conf:2: NUMA node '2048' is not MiB@cpus"),
-        ("small 6.1 - big@0\n", "fleet.conf:1: NUMA node 'big@0' is not MiB@cpus"),
+        ("small 6.1\n", "fleet.conf:1: want 'name kernel MiB@cpus... \\[kernel args\\]'"),
+        ("# c\nsmall 6.1 2048\n", "fleet.conf:2: NUMA node '2048' is not MiB@cpus"),
+        ("small 6.1 2048@0 nokaslr 1024@1\n", "fleet.conf:1: NUMA node '1024@1' is not MiB@cpus .or follows"),
+        ("small 6.1 2048@x\n", "fleet.conf:1: NUMA node '2048@x' is not MiB@cpus"),
+        ("small 6.1 nokaslr\n", "fleet.conf:1: guest 'small' has no NUMA node"),
     ],
 )
 def test_bad_fleet_lines_name_their_line(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_fleet(text)
+
+
+def test_list_cli_fails_on_a_bad_table(lab_dir: Path, tmp_path: Path) -> None:
+    table = tmp_path / "fleet.conf"
+    table.write_text("ok 6.1 1024@0\nbad 6.1 1024\n")
+    result = subprocess.run(
+        [sys.executable, str(lab_dir / "fleet.py"), "list", "--fleet", str(table)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"{table}:2: NUMA node '1024' is not MiB@cpus" in result.stderr
 
 
 @pytest.mark.parametrize(("cpus", "count"), [("", 0), ("0", 1), ("2-3", 2), ("0-3", 4)])
