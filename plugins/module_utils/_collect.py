@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.memtune.fleet.plugins.module_utils import _platform
+from ansible_collections.memtune.fleet.plugins.module_utils._memtune_state import read_memtune_state
 from ansible_collections.memtune.fleet.plugins.module_utils._numa import HUGEPAGES_DIR, read_numa, read_pools
 from ansible_collections.memtune.fleet.plugins.module_utils._procfs import (
     parse_bracketed,
@@ -119,6 +120,7 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
         numa["nodes"] = [single_node(meminfo, cpuinfo)]
     pressure_text = tree.read("/proc/pressure/memory", optional=True)
     keys = list(sysctl_keys)
+    cgroup = _platform.detect_cgroup(tree, tree.read("/proc/self/mountinfo", optional=True))
     facts = {
         "schema_version": SCHEMA_VERSION,
         "root": tree.root,
@@ -137,11 +139,12 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
             "container": _platform.detect_container(tree),
             "proc_sys_vm_writable": tree.writable("/proc/sys/vm/swappiness"),
             "systemd": _platform.detect_systemd(tree),
-            "cgroup": _platform.detect_cgroup(tree, tree.read("/proc/self/mountinfo", optional=True)),
+            "cgroup": cgroup,
         },
         "pressure": parse_pressure(pressure_text) if pressure_text else None,
         "vmstat": vmstat_facts(tree.read("/proc/vmstat", optional=True)),
         "workloads": detect_workloads(tree) if workloads else [],
+        "memtune": read_memtune_state(tree, cgroup["mount"]),
     }
     facts["hugepages"]["sizes_kb"] = sorted(int(size) for size in facts["hugepages"]["pools"])
     facts["warnings"] = list(tree.warnings)

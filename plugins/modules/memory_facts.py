@@ -154,6 +154,21 @@ ansible_facts:
           type: list
           elements: dict
           sample: [{name: postgresql, pids: [812, 813], evidence: [{pid: 812, comm: postgres, match: postgres}], version: "15"}]
+        memtune:
+          description: >-
+            What memtune itself left on the host and what the next boot restores from it:
+            C(sysctl_file) (C(/etc/sysctl.d/90-memtune.conf) exists), C(boot_unit) (C(installed), C(enabled)),
+            C(boot_writes) (path to value, from C(/etc/memtune/boot-tmpfiles.conf): THP and per-node pools),
+            C(snapshot) (a rollback snapshot exists), C(owned_cmdline) (kernel arguments memtune added),
+            C(bootloader) (each bootloader configuration's C(path) and the C(args) it boots with) and
+            C(cgroups) (each managed C(unit) or raw C(path) with its C(boot) limits from the drop-in and the
+            C(runtime) limits in force now, in bytes or C(infinity)).
+          type: dict
+          sample: {sysctl_file: true, boot_unit: {installed: true, enabled: true},
+                   boot_writes: {/sys/kernel/mm/transparent_hugepage/enabled: never}, snapshot: true,
+                   owned_cmdline: [], bootloader: [{path: /etc/default/grub, args: [quiet]}],
+                   cgroups: [{unit: postgresql.service, path: null, boot: {MemoryHigh: 8589934592},
+                              runtime: {MemoryHigh: 8589934592, MemoryMax: infinity}}]}
         warnings:
           description: Files that could not be read or parsed; the facts they feed are null or partial.
           type: list

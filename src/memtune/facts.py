@@ -146,6 +146,40 @@ class Workload(_Model):
     version: str | None
 
 
+CgroupLimit = int | str  # bytes, or "infinity"
+
+
+class ManagedCgroup(_Model):
+    """A cgroup memtune manages: a systemd unit (limits at boot from its drop-in) or a raw path."""
+
+    unit: str | None
+    path: str | None
+    boot: dict[str, CgroupLimit] | None
+    runtime: dict[str, CgroupLimit | None] | None
+
+
+class BootloaderArgs(_Model):
+    path: str
+    args: list[str]
+
+
+class BootUnit(_Model):
+    installed: bool
+    enabled: bool
+
+
+class MemtuneState(_Model):
+    """What memtune left on the host and what the next boot restores from it."""
+
+    sysctl_file: bool
+    boot_unit: BootUnit
+    boot_writes: dict[str, str]
+    snapshot: bool
+    owned_cmdline: list[str]
+    bootloader: list[BootloaderArgs]
+    cgroups: list[ManagedCgroup]
+
+
 class HostFacts(_Model):
     """Everything the probe knows about one host; validated before any planning."""
 
@@ -162,6 +196,7 @@ class HostFacts(_Model):
     pressure: Pressure | None
     vmstat: dict[str, int]
     workloads: list[Workload]
+    memtune: MemtuneState
     warnings: list[str]
 
     @property
@@ -176,10 +211,9 @@ class FactsError(ValueError):
 def parse_facts(data: Any, source: str = "<facts>") -> HostFacts:
     """Validate a facts dict. Accepts the bare dict, ``{"memtune": ...}``, ``{"ansible_facts": {...}}``
     (a module result) and an Ansible jsonfile fact cache entry (``{"ansible_memtune": ...}``)."""
-    if isinstance(data, dict):
-        for wrapper in ("ansible_facts",):
-            if isinstance(data.get(wrapper), dict):
-                data = data[wrapper]
+    if isinstance(data, dict) and "schema_version" not in data:
+        if isinstance(data.get("ansible_facts"), dict):
+            data = data["ansible_facts"]
         for key in ("memtune", "ansible_memtune"):
             if isinstance(data.get(key), dict):
                 data = data[key]
