@@ -16,6 +16,8 @@ from ansible.plugins.action import ActionBase
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
     from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts, plan
+    from memtune.drift import MEMTUNE_SYSCTL_FILE, same_sysctl
+    from memtune.drift import drift as host_drift
     from memtune.facts import FactsError
     from memtune.hosts import HostVars
     from memtune.knobs import SYSCTLS
@@ -25,7 +27,6 @@ except ImportError as exc:  # ansible-test's import sanity runs without the cont
 
 FACTS_MODULE = "memtune.fleet.memory_facts"
 APPLY_MODULE = "memtune.fleet.memory_apply"
-MEMTUNE_SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"
 PASSED_TO_APPLY = ("fail_on_conflict", "on_unsupported", "lock_timeout", "compact_retries")
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "policies": {"type": "list", "elements": "path"},
@@ -38,58 +39,6 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "compact_retries": {"type": "int", "default": 3},
 }
 INVENTORY_VARS = ("memtune_inputs", "memtune_workloads", "memtune_group_policies", "memtune_host_policy")
-
-
-def _same(current: Any, wanted: Any) -> bool:
-    """sysctl values compare as the kernel prints them: ints as ints, strings with white space folded."""
-    if isinstance(current, str) or isinstance(wanted, str):
-        return " ".join(str(current).split()) == " ".join(str(wanted).split())
-    return bool(current == wanted)
-
-
-def differences(desired: DesiredState, facts: HostFacts) -> list[dict[str, Any]]:
-    """What memory_apply would change, as far as the facts show it: [{knob, current, desired, why}].
-
-    cgroup limits are not in the facts, so planned cgroups always count; memory_apply decides for them."""
-    found: list[dict[str, Any]] = []
-
-    def differ(knob: str, current: Any, wanted: Any, why: str) -> None:
-        found.append({"knob": knob, "current": current, "desired": wanted, "why": why})
-
-    for key, planned in desired.sysctl.items():
-        if key not in facts.sysctl:
-            differ(key, None, planned.value, "not probed")
-            continue
-        current = facts.sysctl[key]
-        if current is None:
-            continue  # this kernel lacks it; memory_apply would skip it too
-        if not _same(current, planned.value):
-            differ(key, current, planned.value, "runtime")
-        source = facts.sysctl_sources.get(key)
-        entries = source.entries if source else []
-        if not any(e.path == MEMTUNE_SYSCTL_FILE and _same(e.value, planned.value) for e in entries):
-            differ(key, None, planned.value, f"not in {MEMTUNE_SYSCTL_FILE}")
-    if facts.thp is not None:
-        for name, planned in desired.thp.items():
-            current = getattr(facts.thp, name)
-            if current != planned.value:
-                differ(f"thp.{name}", current, planned.value, "runtime")
-    nodes = {node.id: node for node in facts.numa.nodes}
-    for pool in desired.hugepages:
-        for node_id, count in pool.per_node.items():
-            node = nodes.get(int(node_id))
-            held = node.hugepages.get(pool.size_kb) if node else None
-            if held is None or held.nr != count:
-                knob = f"hugepages.{pool.size_kb}kB.node{node_id}"
-                differ(knob, held.nr if held else None, count, "runtime")
-    running = (facts.kernel.cmdline or "").split()
-    for arg in desired.kernel_cmdline:
-        if arg.arg not in running:
-            differ(f"cmdline.{arg.arg}", None, arg.arg, "not on the running kernel's command line")
-    for group in desired.cgroups:
-        target = getattr(group, "unit", None) or getattr(group, "path", "")
-        differ(f"cgroup.{target}", None, group.limits, "cgroup limits are checked by memory_apply")
-    return found
 
 
 def boots_after_memtune(path: str) -> bool:
@@ -106,7 +55,7 @@ def conflicts(desired: DesiredState, facts: HostFacts) -> list[str]:
         winner = source.winner if source else None
         if winner is None or winner.path == MEMTUNE_SYSCTL_FILE or not boots_after_memtune(winner.path):
             continue
-        if not _same(winner.value, planned.value):
+        if not same_sysctl(winner.value, planned.value):
             found.append(
                 f"{key}: {winner.path} line {winner.line} sets {winner.value} and is applied after memtune's "
                 f"file at boot, so {planned.value} will not last a reboot"
@@ -165,7 +114,8 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         clashes = conflicts(desired, facts)
         if clashes and args["fail_on_conflict"]:
             raise AnsibleActionFail("; ".join(clashes) + " (fail_on_conflict is set; nothing was changed)")
-        drift = differences(desired, facts)
+        host = str(task_vars.get("inventory_hostname", "localhost"))
+        drift = [check.model_dump(mode="json") for check in host_drift(desired, facts, host).applicable()]
         if not drift:
             result["warnings"] = clashes
             return self._finish(result, desired, drift, None, remote_calls=1)

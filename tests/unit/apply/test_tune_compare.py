@@ -1,6 +1,6 @@
-"""The tune action's decisions before any remote apply: what differs between a plan and the probed facts,
-which sysctl files would undo memtune at boot, and which read-backs disagree. Facts come from the captured
-firecracker host (tests/fixtures/hosts), changed where a case needs it."""
+"""The tune action's decisions around a remote apply: which sysctl files would undo memtune at boot, and
+which read-backs disagree (what differs is memtune.drift's, tested in tests/unit/test_drift.py). Facts
+come from the captured firecracker host (tests/fixtures/hosts), changed where a case needs it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.memtune.fleet.plugins.action.tune import conflicts, differences, read_back_problems
+from ansible_collections.memtune.fleet.plugins.action.tune import conflicts, read_back_problems
 from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 from memtune import DesiredState, HostFacts, parse_facts
@@ -35,63 +35,6 @@ def desired(**sections: Any) -> DesiredState:
 
 def planned(value: Any) -> dict[str, Any]:
     return {"value": value, "provenance": SOURCE}
-
-
-def test_a_converged_host_has_no_differences() -> None:
-    plan = desired(
-        sysctl={"vm.swappiness": planned(10)},
-        thp={"enabled": planned("madvise")},
-        hugepages=[
-            {"size_kb": 2048, "per_node": {"0": 0}, "boot": False, "required": False, "provenance": SOURCE}
-        ],
-        kernel_cmdline=[{"arg": "quiet", "provenance": SOURCE}],
-    )
-    assert differences(plan, facts({"vm.swappiness": [(OURS, 3, "10")]}, vm__swappiness=10)) == []
-
-
-def test_each_kind_of_difference() -> None:
-    plan = desired(
-        sysctl={"vm.swappiness": planned(10), "vm.min_free_kbytes": planned(90112)},
-        thp={"enabled": planned("never")},
-        hugepages=[
-            {"size_kb": 2048, "per_node": {"0": 64}, "boot": False, "required": False, "provenance": SOURCE}
-        ],
-        kernel_cmdline=[{"arg": "hugepages=64", "provenance": SOURCE}],
-        cgroups=[
-            {"unit": "db.service", "limits": {"MemoryMax": 1 << 30}, "force": False, "provenance": SOURCE}
-        ],
-    )
-    found = differences(plan, facts({"vm.min_free_kbytes": [(OURS, 4, "90112")]}, vm__min_free_kbytes=90112))
-    assert found == [
-        {"knob": "vm.swappiness", "current": 60, "desired": 10, "why": "runtime"},
-        {"knob": "vm.swappiness", "current": None, "desired": 10, "why": f"not in {OURS}"},
-        {"knob": "thp.enabled", "current": "madvise", "desired": "never", "why": "runtime"},
-        {"knob": "hugepages.2048kB.node0", "current": 0, "desired": 64, "why": "runtime"},
-        {
-            "knob": "cmdline.hugepages=64",
-            "current": None,
-            "desired": "hugepages=64",
-            "why": "not on the running kernel's command line",
-        },
-        {
-            "knob": "cgroup.db.service",
-            "current": None,
-            "desired": {"MemoryMax": 1 << 30},
-            "why": "cgroup limits are checked by memory_apply",
-        },
-    ]
-
-
-def test_a_knob_the_kernel_lacks_is_no_difference_but_an_unprobed_one_is() -> None:
-    plan = desired(sysctl={"kernel.numa_balancing": planned(1), "vm.page_lock_unfairness": planned(5)})
-    found = differences(plan, facts(kernel__numa_balancing=None))
-    assert found == [{"knob": "vm.page_lock_unfairness", "current": None, "desired": 5, "why": "not probed"}]
-
-
-def test_multi_value_knobs_compare_with_white_space_folded() -> None:
-    plan = desired(sysctl={"vm.lowmem_reserve_ratio": planned("256 256 32 0")})
-    sources = {"vm.lowmem_reserve_ratio": [(OURS, 2, "256  256\t32 0")]}
-    assert differences(plan, facts(sources, vm__lowmem_reserve_ratio="256 256 32 0 ")) == []
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,327 @@
+"""Drift: how a host differs from its plan, per knob and NUMA node, now and at the next boot.
+
+``drift(desired, facts, host)`` is pure. For every planned value it makes one ``Check`` (one knob, one
+node where that applies) holding the desired value, the value in force now, what the next boot will
+restore and where that comes from, and the ``Finding`` s that make it fail:
+
+- ``runtime_drift``: the kernel runs another value now;
+- ``boot_drift``: the next boot will restore another value (another sysctl file wins, memtune's boot
+  restore or bootloader entry is missing or stale);
+- ``shortfall``: memtune asked for a hugepage pool and the kernel holds fewer pages;
+- ``unsupported``: the host's kernel lacks the knob (the plan skipped it) or the node or page size;
+- ``unmanaged``: no policy covers the host at all.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from memtune.desired import DesiredState, HugepagePlan, Provenance, UnitCgroup
+from memtune.facts import HostFacts, ManagedCgroup
+
+MEMTUNE_SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"
+BOOT_UNIT = "memtune-boot.service"
+THP_DIR = "/sys/kernel/mm/transparent_hugepage"
+# The kernel keeps cgroup limits in whole pages: a runtime value up to this much below the planned
+# byte count is the same limit (64 KiB covers every page size Linux runs with).
+CGROUP_ROUNDING = 65536
+
+
+class Kind(enum.StrEnum):
+    runtime_drift = "runtime_drift"
+    boot_drift = "boot_drift"
+    shortfall = "shortfall"
+    unsupported = "unsupported"
+    unmanaged = "unmanaged"
+
+
+# What memory_apply can mend; unsupported and unmanaged need a policy or a kernel, not an apply.
+APPLICABLE = frozenset({Kind.runtime_drift, Kind.boot_drift, Kind.shortfall})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Finding(_Model):
+    """One way a check fails. ``mendable``: memory_apply can put it right (it never edits other people's
+    files, so a sysctl file of theirs that wins at boot is reported, not mended)."""
+
+    kind: Kind
+    message: str
+    mendable: bool = True
+
+
+class Check(_Model):
+    """One planned value on one host (and NUMA node): what it should be, is, and will be after boot."""
+
+    knob: str
+    node: int | None = None
+    desired: Any
+    runtime: Any = None
+    boot: Any = None
+    boot_source: str | None = None
+    provenance: Provenance | None = None
+    findings: list[Finding] = []
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def name(self) -> str:
+        return self.knob if self.node is None else f"{self.knob}[node{self.node}]"
+
+
+class HostDrift(_Model):
+    host: str
+    checks: list[Check]
+
+    @property
+    def drifted(self) -> bool:
+        return any(not check.ok for check in self.checks)
+
+    def findings(self) -> Iterator[tuple[Check, Finding]]:
+        for check in self.checks:
+            for finding in check.findings:
+                yield check, finding
+
+    def applicable(self) -> list[Check]:
+        """Checks memory_apply can mend: the ones that make the tune action call it."""
+        return [c for c in self.checks if any(f.kind in APPLICABLE and f.mendable for f in c.findings)]
+
+
+def same_sysctl(current: Any, wanted: Any) -> bool:
+    """sysctl values compare as the kernel prints them: ints as ints, strings with white space folded."""
+    if isinstance(current, str) or isinstance(wanted, str):
+        return " ".join(str(current).split()) == " ".join(str(wanted).split())
+    return bool(current == wanted)
+
+
+def _finding(kind: Kind, message: str, mendable: bool = True) -> list[Finding]:
+    return [Finding(kind=kind, message=message, mendable=mendable)]
+
+
+def _sysctl(key: str, wanted: int | str, provenance: Provenance, facts: HostFacts) -> Check:
+    if key not in facts.sysctl or facts.sysctl[key] is None:
+        reason = (
+            "was not probed"
+            if key not in facts.sysctl
+            else f"does not exist on kernel {facts.kernel.release}"
+        )
+        return Check(
+            knob=key,
+            desired=wanted,
+            provenance=provenance,
+            findings=_finding(Kind.unsupported, f"{key} {reason}"),
+        )
+    current = facts.sysctl[key]
+    findings: list[Finding] = []
+    if not same_sysctl(current, wanted):
+        findings += _finding(Kind.runtime_drift, f"{key} is {current}, the plan says {wanted}")
+    source = facts.sysctl_sources.get(key)
+    winner = source.winner if source else None
+    if winner is None:
+        findings += _finding(
+            Kind.boot_drift, f"no sysctl file sets {key}: the kernel default is back at boot"
+        )
+    elif not same_sysctl(winner.value, wanted):
+        ours = winner.path == MEMTUNE_SYSCTL_FILE
+        whose = "memtune's file" if ours else "it wins over memtune's file"
+        findings += _finding(
+            Kind.boot_drift,
+            f"{winner.path}:{winner.line} sets {key} = {winner.value} at boot ({whose})",
+            ours,
+        )
+    return Check(
+        knob=key,
+        desired=wanted,
+        runtime=current,
+        provenance=provenance,
+        findings=findings,
+        boot=winner.value if winner else None,
+        boot_source=f"{winner.path}:{winner.line}" if winner else None,
+    )
+
+
+def _boot_write(facts: HostFacts, path: str) -> tuple[str | None, str | None]:
+    """(value, source) the memtune boot unit writes to ``path`` at boot, if it is enabled."""
+    state = facts.memtune
+    if state.boot_unit.enabled and path in state.boot_writes:
+        return state.boot_writes[path], BOOT_UNIT
+    return None, None
+
+
+def _thp(name: str, wanted: int | str, provenance: Provenance, facts: HostFacts) -> Check:
+    knob = f"thp.{name}"
+    if facts.thp is None:
+        return Check(
+            knob=knob,
+            desired=wanted,
+            provenance=provenance,
+            findings=_finding(Kind.unsupported, "this kernel has no transparent hugepages"),
+        )
+    current = getattr(facts.thp, name)
+    boot, source = _boot_write(facts, f"{THP_DIR}/{name}")
+    if boot is None and name == "enabled":
+        for arg in (facts.kernel.cmdline or "").split():
+            if arg.startswith("transparent_hugepage="):
+                boot, source = arg.partition("=")[2], "kernel command line"
+    findings: list[Finding] = []
+    if current != wanted:
+        findings += _finding(Kind.runtime_drift, f"{knob} is {current}, the plan says {wanted}")
+    if boot != wanted:
+        findings += _finding(
+            Kind.boot_drift,
+            f"{knob} boots as {boot} ({source})"
+            if boot is not None
+            else f"nothing sets {knob} at boot: {BOOT_UNIT} does not restore it",
+        )
+    return Check(
+        knob=knob,
+        desired=wanted,
+        runtime=current,
+        boot=boot,
+        boot_source=source,
+        provenance=provenance,
+        findings=findings,
+    )
+
+
+def _pool_checks(pool: HugepagePlan, facts: HostFacts, cmdline: list[str]) -> Iterator[Check]:
+    knob = f"hugepages.{pool.size_kb}kB"
+    nodes = {node.id: node for node in facts.numa.nodes}
+    boot_args = [arg for arg in cmdline if arg.startswith(("hugepages=", "hugepagesz="))]
+    for node_key, count in sorted(pool.per_node.items(), key=lambda item: int(item[0])):
+        node_id = int(node_key)
+        node = nodes.get(node_id)
+        held = node.hugepages.get(pool.size_kb) if node else None
+        base = {"knob": knob, "node": node_id, "desired": count, "provenance": pool.provenance}
+        if held is None or held.nr is None:
+            missing = f"node {node_id}" if node is None else f"{pool.size_kb} kB pages on node {node_id}"
+            yield Check(**base, findings=_finding(Kind.unsupported, f"this host has no {missing}"))
+            continue
+        path = f"/sys/devices/system/node/node{node_id}/hugepages/hugepages-{pool.size_kb}kB/nr_hugepages"
+        boot, source = _boot_write(facts, path)
+        requested = boot == str(count)
+        findings: list[Finding] = []
+        if held.nr < count and (requested or (pool.boot and boot_args)):
+            findings += _finding(Kind.shortfall, f"node {node_id} holds {held.nr} of {count} requested pages")
+        elif held.nr != count:
+            findings += _finding(
+                Kind.runtime_drift, f"node {node_id} holds {held.nr} pages, the plan {count}"
+            )
+        if not pool.boot and not requested:
+            findings += _finding(
+                Kind.boot_drift,
+                f"{BOOT_UNIT} restores {boot} pages on node {node_id}"
+                if boot is not None
+                else f"nothing restores this pool on node {node_id} at boot",
+            )
+        yield Check(**base, runtime=held.nr, boot=boot, boot_source=source, findings=findings)
+
+
+def _cmdline(arg: str, provenance: Provenance, facts: HostFacts) -> Check:
+    running = (facts.kernel.cmdline or "").split()
+    configured = [entry.path for entry in facts.memtune.bootloader if arg in entry.args]
+    findings: list[Finding] = []
+    if arg not in running:
+        findings += _finding(
+            Kind.runtime_drift, f"{arg} is not on the running kernel's command line yet (reboot)", False
+        )
+    if not facts.memtune.bootloader:
+        findings += _finding(Kind.boot_drift, f"no bootloader configuration found to carry {arg}", False)
+    elif len(configured) < len(facts.memtune.bootloader):
+        missing = [e.path for e in facts.memtune.bootloader if e.path not in configured]
+        findings += _finding(Kind.boot_drift, f"{arg} is missing from {', '.join(missing)}")
+    return Check(
+        knob=f"cmdline.{arg}",
+        desired=arg,
+        runtime=arg if arg in running else None,
+        boot=arg if configured else None,
+        boot_source=", ".join(configured) or None,
+        provenance=provenance,
+        findings=findings,
+    )
+
+
+def _same_limit(current: Any, wanted: int | str) -> bool:
+    if isinstance(wanted, int) and isinstance(current, int):
+        return wanted - CGROUP_ROUNDING < current <= wanted
+    return bool(current == wanted)
+
+
+def _managed(facts: HostFacts, unit: str | None, path: str | None) -> ManagedCgroup | None:
+    for entry in facts.memtune.cgroups:
+        if (unit and entry.unit == unit) or (path and entry.path == path):
+            return entry
+    return None
+
+
+def _cgroup_checks(group: Any, facts: HostFacts) -> Iterator[Check]:
+    unit = group.unit if isinstance(group, UnitCgroup) else None
+    path = None if unit else group.path
+    entry = _managed(facts, unit, path)
+    for name, wanted in sorted(group.limits.items()):
+        runtime = entry.runtime.get(name) if entry and entry.runtime else None
+        boot = entry.boot.get(name) if entry and entry.boot else None
+        findings: list[Finding] = []
+        if entry is None or entry.runtime is None:
+            where = f"unit {unit} has no cgroup (not running?)" if unit else f"cgroup {path} does not exist"
+            findings += _finding(Kind.runtime_drift, f"{name} is not in force: {where}")
+        elif not _same_limit(runtime, wanted):
+            findings += _finding(Kind.runtime_drift, f"{name} is {runtime}, the plan says {wanted}")
+        if unit and not _same_limit(boot, wanted):
+            findings += _finding(
+                Kind.boot_drift,
+                f"memtune's drop-in for {unit} sets {name}={boot}"
+                if boot is not None
+                else f"no memtune drop-in sets {name} for {unit} at boot",
+            )
+        yield Check(
+            knob=f"cgroup.{unit or path}.{name}",
+            desired=wanted,
+            runtime=runtime,
+            boot=boot,
+            boot_source=f"{unit}.d/50-memtune.conf" if boot is not None else None,
+            provenance=group.provenance,
+            findings=findings,
+        )
+
+
+def drift(desired: DesiredState, facts: HostFacts, host: str) -> HostDrift:
+    """Every planned value of ``host`` against its facts; see the module docstring for the kinds."""
+    checks: list[Check] = []
+    for key, planned in sorted(desired.sysctl.items()):
+        checks.append(_sysctl(key, planned.value, planned.provenance, facts))
+    for name, planned in sorted(desired.thp.items()):
+        checks.append(_thp(name, planned.value, planned.provenance, facts))
+    cmdline = [arg.arg for arg in desired.kernel_cmdline]
+    for pool in desired.hugepages:
+        checks.extend(_pool_checks(pool, facts, cmdline))
+    for arg in desired.kernel_cmdline:
+        checks.append(_cmdline(arg.arg, arg.provenance, facts))
+    for group in desired.cgroups:
+        checks.extend(_cgroup_checks(group, facts))
+    for skipped in desired.skipped:
+        checks.append(
+            Check(
+                knob=skipped.knob,
+                desired=None,
+                provenance=skipped.provenance,
+                findings=_finding(Kind.unsupported, skipped.reason),
+            )
+        )
+    if not checks:
+        checks.append(
+            Check(
+                knob="policy",
+                desired=None,
+                findings=_finding(Kind.unmanaged, "no policy rule applies to this host"),
+            )
+        )
+    return HostDrift(host=host, checks=checks)

@@ -1,0 +1,263 @@
+"""Drift per knob and NUMA node, now and at the next boot, on captured hosts changed where a case needs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
+from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+from memtune import DesiredState, HostFacts, parse_facts
+from memtune.drift import Kind, drift
+
+HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
+SOURCE = {"file": "policies/test.yml", "line": 3, "rule": "r", "layer": "baseline"}
+OURS = "/etc/sysctl.d/90-memtune.conf"
+THP = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def pool_path(node: int, size_kb: int = 2048) -> str:
+    return f"/sys/devices/system/node/node{node}/hugepages/hugepages-{size_kb}kB/nr_hugepages"
+
+
+def facts(
+    host: str = "numa2",
+    sources: dict[str, list[tuple[str, int, str]]] | None = None,
+    boot_writes: dict[str, str] | None = None,
+    pools: dict[int, int] | None = None,
+    **changes: Any,
+) -> HostFacts:
+    """A captured host's facts; ``sources`` lists the sysctl files setting a key, ``boot_writes`` what
+    memtune's boot unit writes, ``pools`` the 2 MiB pages per node now, dotted ``changes`` the rest."""
+    data = collect(Tree(str(HOSTS / host)))
+    for key, entries in (sources or {}).items():
+        listed = [{"path": path, "line": line, "value": value} for path, line, value in entries]
+        data["sysctl_sources"][key] = {"entries": listed, "winner": listed[-1] if listed else None}
+    if boot_writes is not None:
+        data["memtune"].update(boot_writes=boot_writes, boot_unit={"installed": True, "enabled": True})
+    for node, count in (pools or {}).items():
+        data["numa"]["nodes"][node]["hugepages"]["2048"]["nr"] = count
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        target = data
+        for part in parents:
+            target = target[part]
+        target[last.replace("_DOT_", ".")] = value
+    return parse_facts(data, host)
+
+
+def plan(**sections: Any) -> DesiredState:
+    return DesiredState.model_validate({"schema_version": 1, **sections})
+
+
+def planned(value: Any) -> dict[str, Any]:
+    return {"value": value, "provenance": SOURCE}
+
+
+def pool(per_node: dict[str, int], size_kb: int = 2048, boot: bool = False) -> dict[str, Any]:
+    return {"size_kb": size_kb, "per_node": per_node, "boot": boot, "required": False, "provenance": SOURCE}
+
+
+def kinds(result: Any) -> list[tuple[str, int | None, str]]:
+    return [(check.knob, check.node, finding.kind.value) for check, finding in result.findings()]
+
+
+def test_a_converged_host() -> None:
+    desired = plan(
+        sysctl={"vm.swappiness": planned(10)},
+        thp={"enabled": planned("always")},
+        hugepages=[pool({"0": 64, "1": 0})],
+    )
+    host = facts(
+        sources={"vm.swappiness": [(OURS, 3, "10")]},
+        sysctl__vm_DOT_swappiness=10,
+        boot_writes={THP: "always", pool_path(0): "64", pool_path(1): "0"},
+        pools={0: 64, 1: 0},
+    )
+    result = drift(desired, host, "numa2")
+    assert not result.drifted
+    assert [check.name for check in result.checks] == [
+        "vm.swappiness",
+        "thp.enabled",
+        "hugepages.2048kB[node0]",
+        "hugepages.2048kB[node1]",
+    ]
+    assert result.checks[0].boot_source == f"{OURS}:3"
+    assert result.applicable() == []
+
+
+def test_runtime_and_boot_drift_of_a_sysctl() -> None:
+    result = drift(plan(sysctl={"vm.swappiness": planned(10)}), facts(), "numa2")
+    [check] = result.checks
+    assert (check.desired, check.runtime, check.boot) == (10, 60, None)
+    assert [f.kind for f in check.findings] == [Kind.runtime_drift, Kind.boot_drift]
+    assert "kernel default" in check.findings[1].message
+
+
+def test_a_shadowing_file_is_boot_drift_naming_it() -> None:
+    sources = {"vm.swappiness": [(OURS, 3, "10"), ("/etc/sysctl.d/99-site.conf", 7, "30")]}
+    result = drift(
+        plan(sysctl={"vm.swappiness": planned(10)}), facts(sources=sources, sysctl__vm_DOT_swappiness=10), "h"
+    )
+    [check] = result.checks
+    assert kinds(result) == [("vm.swappiness", None, "boot_drift")]
+    assert check.boot == "30"
+    assert check.boot_source == "/etc/sysctl.d/99-site.conf:7"
+    assert "/etc/sysctl.d/99-site.conf:7 sets vm.swappiness = 30" in check.findings[0].message
+    assert result.applicable() == [], "memory_apply never edits another file: nothing for it to mend"
+
+
+def test_another_file_with_the_same_value_is_no_drift() -> None:
+    sources = {"vm.swappiness": [("/etc/sysctl.d/99-site.conf", 7, "10")]}
+    assert not drift(
+        plan(sysctl={"vm.swappiness": planned(10)}), facts(sources=sources, sysctl__vm_DOT_swappiness=10), "h"
+    ).drifted
+
+
+def test_multi_value_knobs_compare_with_white_space_folded() -> None:
+    desired = plan(sysctl={"vm.lowmem_reserve_ratio": planned("256 256 32 0")})
+    host = facts(
+        sources={"vm.lowmem_reserve_ratio": [(OURS, 2, "256  256\t32 0")]},
+        sysctl__vm_DOT_lowmem_reserve_ratio="256 256 32 0 ",
+    )
+    assert not drift(desired, host, "h").drifted
+
+
+def test_per_node_pools_runtime_shortfall_and_boot() -> None:
+    desired = plan(hugepages=[pool({"0": 64, "1": 64})])
+    # memtune's boot restore asks 64 pages of node 0, which holds only 40: a shortfall. Node 1 holds 10
+    # and its boot restore says 32: someone changed both, so it drifts now and at boot.
+    host = facts(boot_writes={pool_path(0): "64", pool_path(1): "32"}, pools={0: 40, 1: 10})
+    result = drift(desired, host, "numa2")
+    assert kinds(result) == [
+        ("hugepages.2048kB", 0, "shortfall"),
+        ("hugepages.2048kB", 1, "runtime_drift"),
+        ("hugepages.2048kB", 1, "boot_drift"),
+    ]
+    assert result.checks[1].boot == "32"
+    assert result.checks[1].boot_source == "memtune-boot.service"
+
+
+def test_a_pool_on_a_node_the_host_lacks_is_unsupported() -> None:
+    result = drift(
+        plan(hugepages=[pool({"0": 0, "2": 8})]), facts(pools={0: 0}, boot_writes={pool_path(0): "0"}), "h"
+    )
+    assert kinds(result) == [("hugepages.2048kB", 2, "unsupported")]
+
+
+def test_thp_boot_comes_from_the_boot_unit_or_the_command_line() -> None:
+    desired = plan(thp={"enabled": planned("never")})
+    assert kinds(drift(desired, facts(), "h")) == [
+        ("thp.enabled", None, "runtime_drift"),
+        ("thp.enabled", None, "boot_drift"),
+    ]
+    on_cmdline = facts(thp__enabled="never", kernel__cmdline="root=/dev/vda transparent_hugepage=never")
+    result = drift(desired, on_cmdline, "h")
+    assert not result.drifted
+    assert result.checks[0].boot_source == "kernel command line"
+
+
+def test_kernel_arguments_need_the_running_kernel_and_every_bootloader_entry() -> None:
+    desired = plan(kernel_cmdline=[{"arg": "hugepagesz=1G", "provenance": SOURCE}])
+    assert kinds(drift(desired, facts(), "h")) == [
+        ("cmdline.hugepagesz=1G", None, "runtime_drift"),
+        ("cmdline.hugepagesz=1G", None, "boot_drift"),
+    ]
+    entries = [
+        {"path": "/boot/loader/entries/a.conf", "args": ["hugepagesz=1G"]},
+        {"path": "/boot/loader/entries/b.conf", "args": ["quiet"]},
+    ]
+    host = facts(memtune__bootloader=entries, kernel__cmdline="quiet hugepagesz=1G")
+    result = drift(desired, host, "h")
+    assert kinds(result) == [("cmdline.hugepagesz=1G", None, "boot_drift")]
+    assert "missing from /boot/loader/entries/b.conf" in result.checks[0].findings[0].message
+    assert result.applicable() == result.checks, "memory_apply adds it to the entry that lacks it"
+
+
+def test_cgroup_limits_compare_in_whole_pages() -> None:
+    limit = (1 << 30) + 100  # not page aligned: the kernel keeps 1 GiB
+    desired = plan(
+        cgroups=[
+            {
+                "unit": "db.service",
+                "limits": {"MemoryMax": limit, "MemoryHigh": "infinity"},
+                "force": False,
+                "provenance": SOURCE,
+            }
+        ]
+    )
+    managed = [
+        {
+            "unit": "db.service",
+            "path": None,
+            "boot": {"MemoryMax": limit, "MemoryHigh": "infinity"},
+            "runtime": {"MemoryMax": 1 << 30, "MemoryHigh": "infinity"},
+        }
+    ]
+    assert not drift(desired, facts(memtune__cgroups=managed), "h").drifted
+    managed[0]["runtime"]["MemoryMax"] = 1 << 29
+    del managed[0]["boot"]["MemoryHigh"]
+    assert kinds(drift(desired, facts(memtune__cgroups=managed), "h")) == [
+        ("cgroup.db.service.MemoryHigh", None, "boot_drift"),
+        ("cgroup.db.service.MemoryMax", None, "runtime_drift"),
+    ]
+
+
+def test_a_planned_cgroup_memtune_never_applied() -> None:
+    desired = plan(
+        cgroups=[
+            {
+                "path": "/sys/fs/cgroup/batch",
+                "limits": {"MemoryMax": 1 << 30},
+                "force": False,
+                "provenance": SOURCE,
+            }
+        ]
+    )
+    result = drift(desired, facts(), "h")
+    assert kinds(result) == [("cgroup./sys/fs/cgroup/batch.MemoryMax", None, "runtime_drift")]
+    assert "does not exist" in result.checks[0].findings[0].message
+
+
+def test_skipped_knobs_are_unsupported_and_not_applicable() -> None:
+    desired = plan(
+        skipped=[{"knob": "kernel.numa_balancing", "reason": "kernel 4.19 lacks it", "provenance": SOURCE}]
+    )
+    result = drift(desired, facts(), "h")
+    assert kinds(result) == [("kernel.numa_balancing", None, "unsupported")]
+    assert result.applicable() == []
+
+
+def test_a_knob_the_kernel_lacks_or_the_probe_missed() -> None:
+    desired = plan(sysctl={"kernel.numa_balancing": planned(1), "vm.page_lock_unfairness": planned(5)})
+    result = drift(desired, facts(sysctl__kernel_DOT_numa_balancing=None), "h")
+    assert kinds(result) == [
+        ("kernel.numa_balancing", None, "unsupported"),
+        ("vm.page_lock_unfairness", None, "unsupported"),
+    ]
+    assert "was not probed" in result.checks[1].findings[0].message
+
+
+def test_an_empty_plan_is_an_unmanaged_host() -> None:
+    assert kinds(drift(plan(), facts(), "h")) == [("policy", None, "unmanaged")]
+
+
+@pytest.mark.parametrize("host", ["firecracker", "small", "numa2", "numa3"])
+def test_the_bundled_policies_on_every_captured_host(host: str) -> None:
+    from memtune import load_policy_set
+    from memtune import plan as make_plan
+    from memtune.policy import bundled_policy_dir
+
+    host_facts = facts(host)
+    result = drift(
+        make_plan(host_facts, load_policy_set([bundled_policy_dir()]), host=host), host_facts, host
+    )
+    assert result.checks
+    # An untouched host has no memtune sysctl file: every planned sysctl drifts at boot.
+    for check in result.checks:
+        if check.knob.startswith(("vm.", "kernel.")) and not any(
+            f.kind == Kind.unsupported for f in check.findings
+        ):
+            assert any(f.kind == Kind.boot_drift for f in check.findings), check
