@@ -23,6 +23,7 @@ CITED: list[tuple[str, str, str, Any, str]] = [
     ("postgresql", "writeback", "vm.dirty_background_bytes", "64MiB", "67108864"),
     ("postgresql", "writeback", "vm.dirty_bytes", "512MiB", "536870912"),
     ("postgresql", "overcommit", "vm.overcommit_memory", 2, "postgresql.org/docs"),
+    ("postgresql", "overcommit-ratio", "vm.overcommit_ratio", 80, "enterprisedb.com"),
     ("redis", "overcommit", "vm.overcommit_memory", 1, "redis.io"),
     ("redis", "no-thp", "thp.enabled", "never", "redis.io"),
     ("mongodb", "thp-off-before-8", "thp.enabled", "never", "7.0 and earlier"),
