@@ -100,3 +100,11 @@ def test_lab_guest_memory_matches_its_qemu_nodes(facts: dict[str, Any], host_var
     assert sum(node["mem_total_kb"] for node in facts["numa"]["nodes"]) == facts["memory"]["mem_total_kb"]
     cpus = sorted(cpu for node in facts["numa"]["nodes"] for cpu in node["cpus"])
     assert cpus == list(range(host_vars["lab_vcpus"]))
+
+
+def test_lab_guest_booted_with_its_kernel_args(facts: dict[str, Any], host_vars: dict[str, Any]) -> None:
+    if "lab_kernel_args" not in host_vars:
+        pytest.skip("not a lab guest")
+    cmdline = facts["kernel"]["cmdline"].split()
+    assert f"systemd.hostname={host_vars['inventory_hostname']}" in cmdline
+    assert set(host_vars["lab_kernel_args"].split()) <= set(cmdline)
