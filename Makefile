@@ -35,7 +35,7 @@ test-unit: venv
 test-integration: venv
 	$(BIN)/pytest -m "not fleet" tests/integration
 
-lint: venv sanity
+lint: venv sanity lint-lab
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check src plugins/action tests
 	$(BIN)/mypy
