@@ -5,11 +5,10 @@ not ci-files.testing.ansible.com: it runs the pip wheel that ships with this Pyt
 ansible-test runs it with the arguments it would give get-pip.py (e.g. `pip==24.2 --no-setuptools`).
 """
 
+import ensurepip
 import glob
 import os
 import sys
-
-import ensurepip
 
 wheels = glob.glob(os.path.join(os.path.dirname(ensurepip.__file__), "_bundled", "pip-*.whl"))
 if not wheels:
