@@ -24,23 +24,9 @@ description:
   - cgroup limits are not part of the probe's facts, so a plan with cgroups always makes the second call;
     M(memtune.fleet.memory_apply) then changes only what differs.
   - Needs the C(memtune) Python package on the controller; the host needs only Python 3.8.
+extends_documentation_fragment:
+  - memtune.fleet.plan
 options:
-  policies:
-    description:
-      - Policy files or directories. By default the policies bundled with memtune (C(policies/) of the checkout).
-    type: list
-    elements: path
-  workloads:
-    description:
-      - The workload policies to apply, instead of those of the workloads detected on the host.
-      - Overrides the inventory variable C(memtune_workloads).
-    type: list
-    elements: str
-  inputs:
-    description:
-      - Values for the policies' declared inputs (for example C(postgresql_shared_buffers)), merged over the
-        inventory variable C(memtune_inputs).
-    type: dict
   rollback:
     description:
       - Skip probing and planning; run M(memtune.fleet.memory_apply) with C(state=absent), which restores the values

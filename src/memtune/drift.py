@@ -26,6 +26,7 @@ from memtune.facts import HostFacts, ManagedCgroup
 MEMTUNE_SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"
 BOOT_UNIT = "memtune-boot.service"
 THP_DIR = "/sys/kernel/mm/transparent_hugepage"
+NODES_DIR = "/sys/devices/system/node"
 # The kernel keeps cgroup limits in whole pages: a runtime value up to this much below the planned
 # byte count is the same limit (64 KiB covers every page size Linux runs with).
 CGROUP_ROUNDING = 65536
@@ -156,6 +157,22 @@ def _boot_write(facts: HostFacts, path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def thp_at_boot(facts: HostFacts, name: str) -> tuple[str | None, str | None]:
+    """(value, source) of THP ``name`` (enabled, defrag) after the next boot: memtune's boot unit, else
+    the running kernel's command line for ``enabled``."""
+    boot, source = _boot_write(facts, f"{THP_DIR}/{name}")
+    if boot is None and name == "enabled":
+        for arg in (facts.kernel.cmdline or "").split():
+            if arg.startswith("transparent_hugepage="):
+                boot, source = arg.partition("=")[2], "kernel command line"
+    return boot, source
+
+
+def pool_at_boot(facts: HostFacts, node: int, size_kb: int) -> tuple[str | None, str | None]:
+    """(pages, source) memtune's boot unit restores in the ``size_kb`` pool of NUMA node ``node``."""
+    return _boot_write(facts, f"{NODES_DIR}/node{node}/hugepages/hugepages-{size_kb}kB/nr_hugepages")
+
+
 def _thp(name: str, wanted: int | str, provenance: Provenance, facts: HostFacts) -> Check:
     knob = f"thp.{name}"
     if facts.thp is None:
@@ -166,11 +183,7 @@ def _thp(name: str, wanted: int | str, provenance: Provenance, facts: HostFacts)
             findings=_finding(Kind.unsupported, "this kernel has no transparent hugepages"),
         )
     current = getattr(facts.thp, name)
-    boot, source = _boot_write(facts, f"{THP_DIR}/{name}")
-    if boot is None and name == "enabled":
-        for arg in (facts.kernel.cmdline or "").split():
-            if arg.startswith("transparent_hugepage="):
-                boot, source = arg.partition("=")[2], "kernel command line"
+    boot, source = thp_at_boot(facts, name)
     findings: list[Finding] = []
     if current != wanted:
         findings += _finding(Kind.runtime_drift, f"{knob} is {current}, the plan says {wanted}")
@@ -205,8 +218,7 @@ def _pool_checks(pool: HugepagePlan, facts: HostFacts, cmdline: list[str]) -> It
             missing = f"node {node_id}" if node is None else f"{pool.size_kb} kB pages on node {node_id}"
             yield Check(**base, findings=_finding(Kind.unsupported, f"this host has no {missing}"))
             continue
-        path = f"/sys/devices/system/node/node{node_id}/hugepages/hugepages-{pool.size_kb}kB/nr_hugepages"
-        boot, source = _boot_write(facts, path)
+        boot, source = pool_at_boot(facts, node_id, pool.size_kb)
         requested = boot == str(count)
         findings: list[Finding] = []
         if held.nr < count and (requested or (pool.boot and boot_args)):

@@ -1,0 +1,76 @@
+# Copyright: memtune contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""memtune.fleet.audit: probe a host (memory_facts), plan it with the memtune engine on the controller, and
+report how the host differs from the plan, now and at the next boot. It never changes the host: one remote
+call, memory_apply is never run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.memtune.fleet.plugins.action.tune import FACTS_MODULE, MEMTUNE_IMPORT_ERROR
+from ansible_collections.memtune.fleet.plugins.action.tune import ActionModule as TuneAction
+
+try:
+    from memtune.baseline import host_state
+    from memtune.drift import Kind
+    from memtune.drift import drift as host_drift
+    from memtune.facts import FactsError, HostFacts, parse_facts
+    from memtune.knobs import SYSCTLS
+except ImportError:  # reported by the tune action's MEMTUNE_IMPORT_ERROR
+    pass
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "policies": {"type": "list", "elements": "path"},
+    "workloads": {"type": "list", "elements": "str"},
+    "inputs": {"type": "dict"},
+    "fail_on_drift": {"type": "bool", "default": True},
+}
+
+
+class ActionModule(TuneAction):
+    """The tune action's probe and plan, then drift instead of apply."""
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result: dict[str, Any] = super(TuneAction, self).run(tmp, task_vars)
+        if MEMTUNE_IMPORT_ERROR is not None:
+            raise AnsibleActionFail(
+                f"the audit action needs the memtune package on the controller ({MEMTUNE_IMPORT_ERROR}): "
+                "install it in the Python that runs ansible-playbook (pip install memtune)"
+            )
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        host = str(task_vars.get("inventory_hostname", "localhost"))
+        facts = self._probe(host, task_vars)
+        drift = host_drift(self._plan(facts, args, task_vars), facts, host)
+        counts = Counter(finding.kind.value for _, finding in drift.findings())
+        findings = [f"{check.name}: {finding.kind}: {finding.message}" for check, finding in drift.findings()]
+        result.update(
+            changed=False,
+            drift=drift.model_dump(mode="json"),
+            drifted=drift.drifted,
+            counts={kind.value: counts.get(kind.value, 0) for kind in Kind},
+            findings=findings,
+            state={name: value.model_dump(mode="json") for name, value in host_state(facts).items()},
+            remote_calls=1,
+        )
+        checks = len(drift.checks)
+        if not drift.drifted:
+            result["msg"] = f"no drift: {checks} checks pass"
+            return result
+        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        result["msg"] = f"drift: {summary} in {checks} checks: " + "; ".join(findings)
+        result["failed"] = bool(args["fail_on_drift"])
+        return result
+
+    def _probe(self, host: str, task_vars: dict[str, Any]) -> HostFacts:
+        probed = self._remote(FACTS_MODULE, {"sysctls": sorted(SYSCTLS)}, task_vars)
+        try:
+            return parse_facts(probed.get("ansible_facts", {}), f"{FACTS_MODULE} on {host}")
+        except FactsError as exc:
+            raise AnsibleActionFail(
+                f"{exc} (are the memtune package and the memtune.fleet collection the same release?)"
+            ) from None
