@@ -1,0 +1,138 @@
+# Copyright: memtune contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""memtune.fleet.fleet_report: gather the memtune.fleet.audit results the play's hosts registered and write
+one fleet report on the controller (JSON, JUnit XML, Markdown, Prometheus text, table); optionally compare
+with a baseline and record a new one. Runs once, on the controller, without a connection to any host."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+MEMTUNE_IMPORT_ERROR: ImportError | None = None
+try:
+    from memtune.baseline import Baseline, HostState, Value, dump_baseline, load_baseline, moved
+    from memtune.drift import HostDrift
+    from memtune.facts import FactsError
+    from memtune.report import FleetReport, Format, HostError, fleet_report, host_result, render
+except ImportError as exc:  # ansible-test's import sanity runs without the controller package
+    MEMTUNE_IMPORT_ERROR = exc
+
+SUFFIXES = {"json": "json", "junit": "xml", "markdown": "md", "prometheus": "prom", "table": "txt"}
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "dest": {"type": "path", "required": True},
+    "hosts": {"type": "list", "elements": "str"},
+    "result_var": {"type": "str", "default": "memtune_audit"},
+    "formats": {
+        "type": "list",
+        "elements": "str",
+        "choices": list(SUFFIXES),
+        "default": list(SUFFIXES),
+    },
+    "baseline": {"type": "path"},
+    "record_baseline": {"type": "path"},
+    "fail_on_drift": {"type": "bool", "default": True},
+}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one step (node_exporter's textfile collector must never read half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _host_state(registered: dict[str, Any]) -> HostState:
+    return {name: Value.model_validate(value) for name, value in registered.get("state", {}).items()}
+
+
+class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no type information
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result: dict[str, Any] = super().run(tmp, task_vars)
+        if MEMTUNE_IMPORT_ERROR is not None:
+            raise AnsibleActionFail(
+                "the fleet_report action needs the memtune package on the controller "
+                f"({MEMTUNE_IMPORT_ERROR})"
+            )
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        hosts = args["hosts"] if args["hosts"] is not None else task_vars.get("ansible_play_hosts_all", [])
+        report, states = self._gather(list(hosts), args["result_var"], task_vars)
+        if args["baseline"]:
+            try:
+                recorded = load_baseline(Path(args["baseline"]))
+            except FactsError as exc:
+                raise AnsibleActionFail(str(exc)) from None
+            missing = {error.host for error in report.errors}
+            report = fleet_report(
+                report.hosts, report.errors, moved(recorded, states, missing), args["baseline"]
+            )
+        dest = Path(args["dest"])
+        written = {
+            name: str(dest / f"memtune-audit.{SUFFIXES[name]}") for name in dict.fromkeys(args["formats"])
+        }
+        if args["record_baseline"]:
+            written["baseline"] = args["record_baseline"]
+        if not self._task.check_mode:
+            for name, path in written.items():
+                text = (
+                    dump_baseline(Baseline(hosts=states))
+                    if name == "baseline"
+                    else render(report, Format(name))
+                )
+                write_atomically(Path(path), text)
+        summary = report.summary
+        result.update(
+            changed=bool(written),
+            files=written,
+            summary=summary.model_dump(mode="json"),
+            exit_code=report.exit_code,
+            errors=[error.model_dump(mode="json") for error in report.errors],
+            msg=(
+                f"{summary.hosts} hosts: {summary.drifted_hosts} drifted, {summary.errors} not audited, "
+                f"{summary.moved} values moved; report in {dest}"
+            ),
+        )
+        if report.exit_code and args["fail_on_drift"]:
+            result["failed"] = True
+        return result
+
+    @staticmethod
+    def _gather(
+        hosts: list[str], result_var: str, task_vars: dict[str, Any]
+    ) -> tuple[FleetReport, dict[str, HostState]]:
+        """The report over each host's registered audit result; a host without one (unreachable, failed
+        before the audit, not run) is an error with the reason."""
+        results, errors, states = [], [], {}
+        hostvars = task_vars.get("hostvars", {})
+        for host in hosts:
+            registered = hostvars[host].get(result_var) if host in hostvars else None
+            if not isinstance(registered, dict) or "drift" not in registered:
+                reason = (registered or {}).get("msg") if isinstance(registered, dict) else None
+                errors.append(
+                    HostError(host=host, message=str(reason or f"no {result_var} result registered"))
+                )
+                continue
+            try:
+                results.append(host_result(HostDrift.model_validate(registered["drift"])))
+                states[host] = _host_state(registered)
+            except ValueError as exc:
+                errors.append(
+                    HostError(host=host, message=f"{result_var} is not a memtune.fleet.audit result: {exc}")
+                )
+        return fleet_report(results, errors), states

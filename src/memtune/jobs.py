@@ -1,0 +1,141 @@
+"""Planning many hosts from saved facts, in forked worker processes for big fleets (the CLI's engine room).
+
+A ``Job`` holds what every host needs (the policies, the hosts' variables); ``fan_out(job, method, files,
+processes)`` calls ``job.<method>(slice)`` over contiguous slices of the hosts, in this process or in forked
+workers that inherit the job, and returns the slices' results in the hosts' order.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memtune.baseline import HostState, host_state
+from memtune.desired import DesiredState
+from memtune.drift import drift
+from memtune.errors import PolicyError
+from memtune.facts import FactsError
+from memtune.hosts import HostVars, load_host_facts
+from memtune.plan import plan as plan_host
+from memtune.policy import PolicySet
+from memtune.report import HostResult, host_result
+
+HOSTS_PER_WORKER = 2000
+Files = list[tuple[str, Path]]
+_NO_VARS = HostVars()
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    """One host of an offline audit: its result and (when asked) its baseline state, or why it has none."""
+
+    host: str
+    result: HostResult | None = None
+    state: HostState | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything needed to plan a host from its facts file; shared by worker processes."""
+
+    policies: PolicySet
+    host_vars: dict[str, HostVars]
+    vars_file: Path | None
+    workload: list[str] | None
+
+    def plan(self, host: str, file: Path) -> DesiredState:
+        return self.plan_facts(host, load_host_facts(file))
+
+    def plan_facts(self, host: str, facts: Any) -> DesiredState:
+        values = self.host_vars.get(host, _NO_VARS)
+        try:
+            return plan_host(
+                facts,
+                self.policies,
+                host=host,
+                groups=values.group_names,
+                workloads=self.workload or values.memtune_workloads,
+                inputs=values.memtune_inputs,
+                inline=values.inline_policies(f"{self.vars_file}:{host}", host)
+                if values is not _NO_VARS
+                else (),
+            )
+        except PolicyError as exc:
+            exc.message = f"host {host}: {exc.message}"
+            raise
+
+    def json_parts(self, files: Files) -> tuple[list[str], str | None]:
+        """``"host":{desired state}`` texts, or the first error's message."""
+        try:
+            return [
+                f"{json.dumps(host)}:{self.plan(host, file).model_dump_json()}" for host, file in files
+            ], None
+        except (PolicyError, FactsError) as exc:
+            return [], str(exc)
+
+    def audit(self, files: Files, with_state: bool = False) -> list[AuditOutcome]:
+        """Each host's drift (and baseline state); a host whose facts or plan fail gets its error instead,
+        and the others are still audited."""
+        outcomes = []
+        for host, file in files:
+            try:
+                facts = load_host_facts(file)
+                result = host_result(drift(self.plan_facts(host, facts), facts, host))
+            except (PolicyError, FactsError) as exc:
+                outcomes.append(AuditOutcome(host, error=str(exc)))
+                continue
+            outcomes.append(AuditOutcome(host, result, host_state(facts) if with_state else None))
+        return outcomes
+
+    def audit_with_state(self, files: Files) -> list[AuditOutcome]:
+        return self.audit(files, with_state=True)
+
+
+class StateReader:
+    """Baseline states straight from facts files: no policies needed."""
+
+    def states(self, files: Files) -> list[AuditOutcome]:
+        """Each host's baseline state, or why its facts cannot be read."""
+        outcomes = []
+        for host, file in files:
+            try:
+                outcomes.append(AuditOutcome(host, state=host_state(load_host_facts(file))))
+            except FactsError as exc:
+                outcomes.append(AuditOutcome(host, error=str(exc)))
+        return outcomes
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(job: Any) -> None:
+    _WORKER["job"] = job
+
+
+def _run_slice(task: tuple[str, Files]) -> Any:
+    method, files = task
+    return getattr(_WORKER["job"], method)(files)
+
+
+def processes_for(hosts: int, requested: int) -> int:
+    """``requested``, or (0) one process per HOSTS_PER_WORKER hosts, up to the CPU count."""
+    return requested or min(os.cpu_count() or 1, max(1, hosts // HOSTS_PER_WORKER))
+
+
+def fan_out(job: Any, method: str, files: Files, processes: int) -> list[Any]:
+    """``job.<method>(slice)`` for contiguous slices of ``files``, one per process; the results in order."""
+    # Policies, caches and imports live as long as the process: keep the collector off them (and, in
+    # forked workers, from copying their pages).
+    gc.freeze()
+    if processes <= 1 or len(files) < 2:
+        return [getattr(job, method)(files)]
+    size = -(-len(files) // processes)
+    slices = [(method, files[start : start + size]) for start in range(0, len(files), size)]
+    with multiprocessing.get_context("fork").Pool(processes, _start_worker, (job,)) as pool:
+        return pool.map(_run_slice, slices)
