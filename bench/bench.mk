@@ -1,0 +1,43 @@
+# The benchmarks (figures in bench/RESULTS.md); included by the Makefile, which defines VENV, BIN, venv and
+# LAB_LOCK (lab/lab.mk). Benchmarks are not tests: nothing here is asserted. Each script prints the machine,
+# the load average, the command and medians; `make bench` keeps the reports in build/bench/.
+# BENCH_QUICK=1 runs every script in its quick form (development).
+BENCH_OUT := build/bench
+BENCH_ROUNDS ?= $(if $(BENCH_QUICK),1,3)
+BENCH_RUNS ?= $(if $(BENCH_QUICK),2,5)
+BENCH_HOSTS ?= $(if $(BENCH_QUICK),10,10$(comma)50)
+comma := ,
+
+.PHONY: bench-all bench-deps bench-probe bench-engine bench-fleet bench-tuned bench-lab
+
+# Everything: on this machine, then on the QEMU fleet (started and stopped under the lab's lock).
+bench-all: bench-probe bench-engine bench-fleet bench-tuned bench-lab
+
+bench-deps: $(VENV)/.bench-installed
+$(VENV)/.bench-installed: pyproject.toml | venv
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench-probe: bench-deps
+	@mkdir -p $(BENCH_OUT)
+	$(BIN)/python bench/probe_cost.py $(if $(BENCH_QUICK),5,30) | tee $(BENCH_OUT)/probe.txt
+
+bench-engine: bench-deps
+	@mkdir -p $(BENCH_OUT)
+	$(BIN)/python bench/plan_bench.py 10000 $(BENCH_RUNS) | tee $(BENCH_OUT)/plan.txt
+	$(BIN)/python bench/engine_slope.py --runs $(BENCH_RUNS) | tee $(BENCH_OUT)/engine-slope.txt
+
+bench-fleet: bench-deps
+	@mkdir -p $(BENCH_OUT)
+	$(BIN)/python bench/fleet_bench.py --hosts $(BENCH_HOSTS) --rounds $(BENCH_ROUNDS) --mitogen \
+	  --output $(BENCH_OUT)/fleet-local.txt
+
+bench-tuned: bench-deps
+	@mkdir -p $(BENCH_OUT)
+	$(BIN)/python bench/tuned_bench.py --rounds $(BENCH_RUNS) | tee $(BENCH_OUT)/tuned.txt
+
+# The guests are stopped whatever happens (lab/down.sh); the bench puts each guest's knobs back itself.
+bench-lab: bench-deps lab-image
+	@mkdir -p $(BENCH_OUT)
+	$(LAB_LOCK) bash -c 'status=0; lab/up.sh && $(BIN)/python bench/fleet_bench.py --lab --rounds $(BENCH_ROUNDS) \
+	  --mitogen --output $(BENCH_OUT)/fleet-lab.txt || status=$$?; lab/down.sh; exit $$status'
