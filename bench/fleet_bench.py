@@ -158,7 +158,7 @@ class Fleet:
     def _inventory(self, name: str, host_vars: dict[str, dict[str, object]], distinct: bool) -> Path:
         hosts: dict[str, dict[str, object]] = {}
         for index, host in enumerate(self.hosts, 1):
-            variables = dict(host_vars[host], bench_dir=str(self.workdir))
+            variables = dict(host_vars[host])
             if distinct:  # one kernel under every alias: each alias wants its own value, so each one writes
                 value = KNOBS["vm.max_map_count"] + index
                 variables["perkey_sysctl_max_map_count"] = value
@@ -167,7 +167,8 @@ class Fleet:
                 }
             hosts[host] = variables
         path = self.workdir / f"{name}.json"
-        path.write_text(json.dumps({"bench": {"hosts": hosts}}))
+        group_vars = {"bench_dir": str(self.workdir), "bench_knobs": list(KNOBS)}
+        path.write_text(json.dumps({"bench": {"hosts": hosts, "vars": group_vars}}))
         return path
 
     def playbook(self, name: str, inventory: Path, strategy: str, forks: int) -> tuple[Run, str]:
@@ -275,23 +276,19 @@ def lab_fleet() -> Iterator[Fleet]:
     inventory = yaml.safe_load((REPO / "inventories/lab/hosts.yml").read_text())
     host_vars: dict[str, dict[str, object]] = {}
 
-    def walk(group: dict[str, object]) -> None:
-        for host, variables in (group.get("hosts") or {}).items():  # type: ignore[attr-defined]
-            host_vars.setdefault(host, {}).update(
-                {k: v for k, v in (variables or {}).items() if k.startswith("ansible_")}
-            )
-        for child in (group.get("children") or {}).values():  # type: ignore[attr-defined]
-            walk(child or {})
+    def connection(variables: object) -> dict[str, object]:
+        return {k: v for k, v in (variables or {}).items() if k.startswith("ansible_")}  # type: ignore[attr-defined]
 
-    for group in inventory.values():
-        walk(group or {})
-    for variables in host_vars.values():  # the lab's group variables (ssh config) apply to the bench group
-        variables.update(
-            {k: v for k, v in (inventory["all"].get("vars") or {}).items() if k.startswith("ansible_")}
-        )
+    def walk(group: dict[str, object], inherited: dict[str, object]) -> None:
+        here = {**inherited, **connection(group.get("vars"))}
+        for host, variables in (group.get("hosts") or {}).items():  # type: ignore[attr-defined]
+            host_vars[host] = {**host_vars.get(host, {}), **here, **connection(variables)}
+        for child in (group.get("children") or {}).values():  # type: ignore[attr-defined]
+            walk(child or {}, here)
+
+    walk(inventory["all"], {})
     with tempfile.TemporaryDirectory(prefix="memtune-fleet-bench-") as workdir:
         fleet = Fleet(Path(workdir), "lab", sorted(host_vars), host_vars)
-        fleet.env["ANSIBLE_EXTRA_VARS"] = ""
         fleet.playbook("capture.yml", fleet.common, "linear", 10)
         try:
             yield fleet
@@ -340,7 +337,7 @@ def report(results: Results, commands: str) -> str:
         "medians over rounds; ratios of median wall times; CPU: ansible-playbook and every process under it",
         "",
         f"{'fleet':6} {'strategy':8} {'N':>3} {'variant':12} {'runs':>4} {'wall s':>7} {'cpu s':>7} "
-        f"{'load':>5} {'x ping':>7} {'target':>14}",
+        f"{'load':>5} {'x ping':>7} {'cpu x':>6} {'target':>14}",
     ]
     targets = {
         "tune-conv": ("<= 1.3x ping", 1.3),
@@ -351,14 +348,16 @@ def report(results: Results, commands: str) -> str:
         floor = results.runs.get((kind, strategy, size, "ping"))
         wall = statistics.median(r.wall for r in runs)
         ratio = wall / statistics.median(r.wall for r in floor) if floor else float("nan")
+        cpu = statistics.median(r.cpu for r in runs)
+        cpu_ratio = cpu / statistics.median(r.cpu for r in floor) if floor else float("nan")
         target = ""
         if variant in targets:
             text, limit = targets[variant]
             target = f"{text} {'met' if ratio <= limit else 'MISSED'}"
         lines.append(
             f"{kind:6} {strategy:8} {size:>3} {variant:12} {len(runs):>4} {wall:7.2f} "
-            f"{statistics.median(r.cpu for r in runs):7.2f} {statistics.median(r.load for r in runs):5.2f} "
-            f"{ratio:6.2f}x {target:>14}"
+            f"{cpu:7.2f} {statistics.median(r.load for r in runs):5.2f} "
+            f"{ratio:6.2f}x {cpu_ratio:5.2f}x {target:>14}"
         )
     lines.append("")
     for (kind, strategy, size, variant), runs in sorted(results.runs.items(), key=sort_key):
@@ -373,7 +372,35 @@ def report(results: Results, commands: str) -> str:
                 f"{kind} {strategy} N={size}: per-key role / memtune tune, {which}: {ratio:.2f}x "
                 f"(target >= 5x {verdict})"
             )
+    lines += marginal(results)
     return "\n".join(lines)
+
+
+def marginal(results: Results) -> list[str]:
+    """Per-host cost: the slope of median wall time between the smallest and largest N (what is left
+    once ansible-playbook's start-up, the same for every variant, is taken out)."""
+    lines = []
+    for kind, strategy in sorted({(key[0], key[1]) for key in results.runs}):
+        sizes = sorted({key[2] for key in results.runs if key[:2] == (kind, strategy)})
+        if len(sizes) < 2:
+            continue
+        small, large = sizes[0], sizes[-1]
+        slope = {}
+        for variant in VARIANTS:
+            low, high = (results.runs.get((kind, strategy, size, variant)) for size in (small, large))
+            if low and high:
+                walls = [statistics.median(r.wall for r in runs) for runs in (low, high)]
+                slope[variant] = (walls[1] - walls[0]) / (large - small)
+        if "ping" not in slope:
+            continue
+        lines.append(f"\n{kind} {strategy}: per-host cost, slope of median wall time N={small}->{large}")
+        for variant, seconds in slope.items():
+            ratio = seconds / slope["ping"]
+            lines.append(f"  {variant:12} {seconds * 1000:6.0f} ms/host  {ratio:5.2f}x ping")
+        for role, mine in (("perkey", "tune"), ("perkey-conv", "tune-conv")):
+            if role in slope and mine in slope:
+                lines.append(f"  {role} / {mine}: {slope[role] / slope[mine]:.2f}x per host")
+    return lines
 
 
 def sort_key(item: tuple[tuple[str, str, int, str], list[Run]]) -> tuple[str, str, int, int]:
