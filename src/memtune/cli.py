@@ -35,7 +35,7 @@ from memtune.hosts import facts_files
 from memtune.jobs import fan_out, processes_for
 from memtune.policy import policy_json_schema
 from memtune.policy_load import load_policy_set
-from memtune.report import report_json_schema
+from memtune.report import baseline_json_schema, report_json_schema
 
 app = typer.Typer(
     add_completion=False,
@@ -143,9 +143,13 @@ def schema(
     report: Annotated[
         bool, typer.Option("--report", help="The schema of `memtune audit --format json` instead.")
     ] = False,
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="The schema of `memtune baseline record`'s files instead.")
+    ] = False,
 ) -> None:
-    """Print the JSON Schema of policy files (for editors), or of the audit report."""
-    typer.echo(json.dumps(report_json_schema() if report else policy_json_schema(), indent=2))
+    """Print the JSON Schema of policy files (for editors), of the audit report, or of baselines."""
+    chosen = report_json_schema() if report else baseline_json_schema() if baseline else policy_json_schema()
+    typer.echo(json.dumps(chosen, indent=2))
 
 
 app.command()(cli_audit.audit)

@@ -29,9 +29,9 @@ from memtune.cli_options import (
 from memtune.errors import PolicyError
 from memtune.facts import FactsError
 from memtune.hosts import facts_files
-from memtune.jobs import AuditOutcome, Files, StateReader, fan_out, processes_for
+from memtune.jobs import AuditJob, AuditOutcome, Files, StateReader, fan_out, processes_for
 from memtune.plan_diff import DiffJob, PlanChange, render_diff
-from memtune.report import Format, HostError, fleet_report, render
+from memtune.report import Format, HostError, assemble, summarize
 
 baseline_app = typer.Typer(no_args_is_help=True, help="Record the fleet's current state as a baseline.")
 
@@ -98,31 +98,29 @@ def audit(
     Exit 0: no drift; 1: drift found or values moved; 2: invalid input (other hosts are still reported)."""
     saves = _saves(save)
     try:
-        job = make_job(policy, vars_file, workload)
+        plans = make_job(policy, vars_file, workload)
         recorded = load_baseline(baseline) if baseline else None
     except (PolicyError, FactsError) as exc:
         raise fail(str(exc)) from None
     files = _files(facts)
-    method = "audit_with_state" if recorded else "audit"
+    formats = tuple(dict.fromkeys([output, *(fmt for fmt, _ in saves)]))
+    job = AuditJob(plans, formats, with_state=recorded is not None)
     outcomes: list[AuditOutcome] = [
-        outcome for part in fan_out(job, method, files, processes_for(len(files), jobs)) for outcome in part
+        outcome for part in fan_out(job, "audit", files, processes_for(len(files), jobs)) for outcome in part
     ]
+    parts = [o.part for o in outcomes if o.part is not None]
     errors = [HostError(host=o.host, message=o.error) for o in outcomes if o.error is not None]
     movements = []
     if recorded is not None:
         current = {o.host: o.state for o in outcomes if o.state is not None}
         movements = moved(recorded, current, {error.host for error in errors})
-    report = fleet_report(
-        (o.result for o in outcomes if o.result is not None),
-        errors,
-        movements,
-        str(baseline) if baseline else None,
-    )
+    where = str(baseline) if baseline else None
+    texts = {fmt: assemble(fmt, parts, errors, movements, where) for fmt in formats}
     for fmt, path in saves:
-        _write(path, render(report, fmt))
-    typer.echo(render(report, output), nl=False)
+        _write(path, texts[fmt])
+    typer.echo(texts[output], nl=False)
     _report_errors(errors)
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(summarize(parts, errors, movements).exit_code)
 
 
 @baseline_app.command("record")

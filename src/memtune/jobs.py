@@ -23,7 +23,7 @@ from memtune.facts import FactsError
 from memtune.hosts import HostVars, load_host_facts
 from memtune.plan import plan as plan_host
 from memtune.policy import PolicySet
-from memtune.report import HostResult, host_result
+from memtune.report import Format, HostPart, host_part, host_result
 
 HOSTS_PER_WORKER = 2000
 Files = list[tuple[str, Path]]
@@ -35,7 +35,7 @@ class AuditOutcome:
     """One host of an offline audit: its result and (when asked) its baseline state, or why it has none."""
 
     host: str
-    result: HostResult | None = None
+    part: HostPart | None = None
     state: HostState | None = None
     error: str | None = None
 
@@ -79,22 +79,30 @@ class Job:
         except (PolicyError, FactsError) as exc:
             return [], str(exc)
 
-    def audit(self, files: Files, with_state: bool = False) -> list[AuditOutcome]:
-        """Each host's drift (and baseline state); a host whose facts or plan fail gets its error instead,
-        and the others are still audited."""
+
+@dataclass(frozen=True)
+class AuditJob:
+    """Audit hosts with ``job``'s plans and render each host in ``formats`` where it is audited (in the
+    worker processes), with its baseline state when ``with_state``."""
+
+    job: Job
+    formats: tuple[Format, ...]
+    with_state: bool = False
+
+    def audit(self, files: Files) -> list[AuditOutcome]:
+        """Each host's part; a host whose facts or plan fail gets its error, and the others are still
+        audited."""
         outcomes = []
         for host, file in files:
             try:
                 facts = load_host_facts(file)
-                result = host_result(drift(self.plan_facts(host, facts), facts, host))
+                result = host_result(drift(self.job.plan_facts(host, facts), facts, host))
             except (PolicyError, FactsError) as exc:
                 outcomes.append(AuditOutcome(host, error=str(exc)))
                 continue
-            outcomes.append(AuditOutcome(host, result, host_state(facts) if with_state else None))
+            state = host_state(facts) if self.with_state else None
+            outcomes.append(AuditOutcome(host, host_part(result, self.formats), state))
         return outcomes
-
-    def audit_with_state(self, files: Files) -> list[AuditOutcome]:
-        return self.audit(files, with_state=True)
 
 
 class StateReader:

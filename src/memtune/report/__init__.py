@@ -11,11 +11,12 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from memtune.baseline import Movement
+from memtune.baseline import Baseline, Movement
 from memtune.drift import Check, HostDrift, Kind
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -59,6 +60,12 @@ class Summary(_Model):
     findings: dict[Kind, int]
     moved: int
 
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return EXIT_INVALID
+        return EXIT_DRIFT if self.drifted_hosts or self.moved else EXIT_CLEAN
+
 
 class FleetReport(_Model):
     """What ``memtune audit`` and ``memtune.fleet.fleet_report`` report; ``moved`` is empty without a
@@ -73,9 +80,7 @@ class FleetReport(_Model):
 
     @property
     def exit_code(self) -> int:
-        if self.errors:
-            return EXIT_INVALID
-        return EXIT_DRIFT if self.summary.drifted_hosts or self.moved else EXIT_CLEAN
+        return self.summary.exit_code
 
 
 def _counts(checks: Iterable[Check]) -> Counter[Kind]:
@@ -92,6 +97,45 @@ def host_result(drift: HostDrift) -> HostResult:
     )
 
 
+@dataclass(frozen=True)
+class HostPart:
+    """A host's counts and its rendered fragment in each format: what a worker process hands back, so
+    the parent only sums and joins (``assemble``)."""
+
+    host: str
+    drifted: bool
+    counts: dict[Kind, int]
+    checks: int
+    failed_checks: int
+    fragments: dict[Format, Any]
+
+
+def host_part(result: HostResult, formats: Iterable[Format]) -> HostPart:
+    return HostPart(
+        host=result.host,
+        drifted=result.drifted,
+        counts=result.counts,
+        checks=len(result.checks),
+        failed_checks=sum(not check.ok for check in result.checks),
+        fragments={output: _renderer(output).fragment(result) for output in formats},
+    )
+
+
+def summarize(parts: list[HostPart], errors: list[HostError], moved: list[Movement]) -> Summary:
+    findings: Counter[Kind] = Counter()
+    for part in parts:
+        findings.update(part.counts)
+    return Summary(
+        hosts=len(parts) + len(errors),
+        drifted_hosts=sum(part.drifted for part in parts),
+        errors=len(errors),
+        checks=sum(part.checks for part in parts),
+        failed_checks=sum(part.failed_checks for part in parts),
+        findings={kind: findings[kind] for kind in Kind},
+        moved=len(moved),
+    )
+
+
 def fleet_report(
     results: Iterable[HostResult],
     errors: Iterable[HostError] = (),
@@ -99,44 +143,78 @@ def fleet_report(
     baseline: str | None = None,
 ) -> FleetReport:
     """The report over the hosts' results (in the order given), errors and baseline movements."""
-    hosts = list(results)
-    findings: Counter[Kind] = Counter()
-    for host in hosts:
-        findings.update(host.counts)
-    errors, moved = list(errors), list(moved)
-    summary = Summary(
-        hosts=len(hosts) + len(errors),
-        drifted_hosts=sum(host.drifted for host in hosts),
-        errors=len(errors),
-        checks=sum(len(host.checks) for host in hosts),
-        failed_checks=sum(not check.ok for host in hosts for check in host.checks),
-        findings={kind: findings[kind] for kind in Kind},
-        moved=len(moved),
-    )
+    hosts, errors, moved = list(results), list(errors), list(moved)
+    summary = summarize([host_part(host, ()) for host in hosts], errors, moved)
     return FleetReport(summary=summary, hosts=hosts, errors=errors, moved=moved, baseline=baseline)
 
 
-def report_json_schema() -> dict[str, Any]:
-    """The JSON Schema of ``memtune audit --format json`` (published as ``schemas/report.schema.json``)."""
-    schema = FleetReport.model_json_schema(mode="serialization")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "memtune fleet report"
-    return schema
+class Renderer(Protocol):
+    def fragment(self, result: HostResult) -> Any: ...
+
+    def assemble(self, report: Assembly) -> str: ...
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """Everything a renderer joins: the summary, the hosts' fragments in its format, errors, movements."""
+
+    summary: Summary
+    fragments: list[Any]
+    errors: list[HostError]
+    moved: list[Movement]
+    baseline: str | None
+
+
+def assemble(
+    output: Format,
+    parts: list[HostPart],
+    errors: list[HostError],
+    moved: list[Movement],
+    baseline: str | None,
+) -> str:
+    """The whole report in ``output`` from the hosts' parts (each rendered with ``output`` among its
+    formats); ends with a newline."""
+    summary = summarize(parts, errors, moved)
+    fragments = [part.fragments[output] for part in parts]
+    return _renderer(output).assemble(Assembly(summary, fragments, errors, moved, baseline))
 
 
 def render(report: FleetReport, output: Format) -> str:
     """The report as text in ``output``'s format, ending with a newline."""
-    from memtune.report import junit, prometheus, text  # the renderers import this module's models
+    parts = [host_part(host, (output,)) for host in report.hosts]
+    return assemble(output, parts, report.errors, report.moved, report.baseline)
 
-    if output is Format.json:
-        return report.model_dump_json() + "\n"
-    renderers = {
-        Format.table: text.table,
-        Format.junit: junit.render,
-        Format.markdown: text.markdown,
-        Format.prometheus: prometheus.render,
+
+def _renderer(output: Format) -> Renderer:
+    from memtune.report import json_text, junit, markdown, prometheus, table  # they import this module
+
+    modules: dict[Format, Any] = {
+        Format.json: json_text,
+        Format.junit: junit,
+        Format.markdown: markdown,
+        Format.prometheus: prometheus,
+        Format.table: table,
     }
-    return renderers[output](report)
+    renderer: Renderer = modules[output]
+    return renderer
+
+
+def json_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    """``model``'s JSON Schema (draft 2020-12) as published under ``schemas/``."""
+    schema = model.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = title
+    return schema
+
+
+def report_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``memtune audit --format json`` (``schemas/report.schema.json``)."""
+    return json_schema(FleetReport, "memtune fleet report")
+
+
+def baseline_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``memtune baseline record``'s files (``schemas/baseline.schema.json``)."""
+    return json_schema(Baseline, "memtune baseline")
 
 
 def value_text(value: Any) -> str:
@@ -146,3 +224,14 @@ def value_text(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{key}={item}" for key, item in value.items())
     return str(value)
+
+
+def summary_line(summary: Summary, baseline: str | None) -> str:
+    kinds = ", ".join(f"{count} {kind.value}" for kind, count in summary.findings.items() if count)
+    text = (
+        f"{summary.hosts} hosts: {summary.drifted_hosts} drifted, {summary.errors} not audited; "
+        f"{summary.failed_checks} of {summary.checks} checks failed" + (f" ({kinds})" if kinds else "")
+    )
+    if baseline is not None:
+        text += f"; {summary.moved} values moved since the baseline {baseline}"
+    return text

@@ -11,7 +11,7 @@ import re
 from xml.sax.saxutils import escape, quoteattr
 
 from memtune.drift import Check
-from memtune.report import FleetReport, HostResult, value_text
+from memtune.report import Assembly, HostResult, value_text
 
 # Characters XML 1.0 cannot carry, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -56,7 +56,8 @@ def _failure(check: Check) -> str:
     return f"      <failure type={_attr(kinds)} message={_attr(message)}>{body}</failure>\n"
 
 
-def _host_suite(result: HostResult) -> str:
+def fragment(result: HostResult) -> str:
+    """The host's testsuite."""
     classname = f"memtune.{result.host}"
     cases = [
         _case(classname, check.name, _failure(check) if check.findings else "") for check in result.checks
@@ -65,8 +66,8 @@ def _host_suite(result: HostResult) -> str:
     return _suite(result.host, len(cases), failed, 0, cases)
 
 
-def render(report: FleetReport) -> str:
-    suites = [_host_suite(result) for result in report.hosts]
+def assemble(report: Assembly) -> str:
+    suites = list(report.fragments)
     for error in report.errors:
         problem = f'      <error type="error" message={_attr(error.message)}>{_text(error.message)}</error>\n'
         suites.append(_suite(error.host, 1, 0, 1, [_case(f"memtune.{error.host}", "audit", problem)]))
