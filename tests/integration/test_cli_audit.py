@@ -5,6 +5,7 @@ baselines, diffs."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 import xmlschema
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from .test_cli_memtune import CAPTURED, POLICIES, REPO, facts_dir, run
@@ -217,3 +219,34 @@ def test_diff_shows_what_a_policy_change_moves(facts_dir: Path, tmp_path: Path) 
         unchanged.exit_code == 0
         and f"0 planned values change on 0 of {len(CAPTURED)} hosts" in unchanged.stdout
     )
+
+
+def example_commands(file: Path) -> list[str]:
+    """The `memtune ...` command lines of a CI example (shell continuation lines joined, pipes cut off)."""
+    data = yaml.safe_load(file.read_text())
+    scripts: list[str] = []
+    for job in data.get("jobs", data).values():
+        if isinstance(job, dict):
+            scripts += [step["run"] for step in job.get("steps", []) if "run" in step]
+            scripts += job.get("script", [])
+    lines = "\n".join(scripts).replace("\\\n", " ").splitlines()
+    return [line.split("|")[0].strip() for line in lines if line.strip().startswith("memtune ")]
+
+
+@pytest.mark.parametrize("example", ["github-actions.yml", "gitlab-ci.yml"])
+def test_the_ci_examples_run_against_a_saved_fleet(example: str, facts_dir: Path, tmp_path: Path) -> None:
+    commands = example_commands(REPO / "examples" / example)
+    assert [command.split()[1] for command in commands] == ["validate", "diff", "audit"]
+    replace = {
+        "fleet-facts/": str(facts_dir),
+        '"$RUNNER_TEMP/base/policies"': str(POLICIES),
+        "/tmp/base/policies": str(POLICIES),
+        "policies/": str(POLICIES),
+        "=memtune-audit": f"={tmp_path}/memtune-audit",
+    }
+    for command in commands:
+        for old, new in replace.items():
+            command = command.replace(old, new)
+        result = run(*shlex.split(command)[1:])
+        assert result.exit_code == (1 if " audit " in f" {command} " else 0), command + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"memtune-audit.{s}" for s in ("json", "md", "xml")]
