@@ -46,7 +46,7 @@ class ActionModule(TuneAction):
         host = str(task_vars.get("inventory_hostname", "localhost"))
         facts = self._probe(host, task_vars)
         drift = host_drift(self._plan(facts, args, task_vars), facts, host)
-        counts = Counter(finding.kind.value for _, finding in drift.findings())
+        counts = Counter(finding.kind.value for check in drift.checks for finding in check.findings)
         findings = [f"{check.name}: {finding.kind}: {finding.message}" for check, finding in drift.findings()]
         result.update(
             changed=False,

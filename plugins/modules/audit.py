@@ -123,7 +123,7 @@ drift:
       contains:
         knob: {description: "C(vm.swappiness), C(thp.enabled), C(hugepages.2048kB), C(cmdline.<arg>),
           C(cgroup.<unit>.<limit>), or C(policy) for an unmanaged host.", type: str}
-        node: {description: The NUMA node for hugepage pools, else null., type: int}
+        node: {description: "The NUMA node for hugepage pools, else null.", type: int}
         desired: {description: The planned value., type: raw}
         runtime: {description: The value in force now., type: raw}
         boot: {description: What the next boot restores., type: raw}
@@ -137,7 +137,7 @@ drift:
           contains:
             kind: {description: "V(runtime_drift), V(boot_drift), V(shortfall), V(unsupported) or V(unmanaged).",
               type: str}
-            message: {description: What differs, naming files and values., type: str}
+            message: {description: "What differs, naming files and values.", type: str}
             mendable: {description: Whether M(memtune.fleet.tune) can put it right., type: bool}
   sample: {host: db1, checks: [{knob: vm.swappiness, node: null, desired: 10, runtime: 60, boot: "10",
            boot_source: "/etc/sysctl.d/90-memtune.conf:3", provenance: {file: policies/baseline.yml, line: 11,
