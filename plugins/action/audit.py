@@ -54,7 +54,7 @@ class ActionModule(TuneAction):
             drifted=drift.drifted,
             counts={kind.value: counts.get(kind.value, 0) for kind in Kind},
             findings=findings,
-            state={name: value.model_dump(mode="json") for name, value in host_state(facts).items()},
+            state=host_state(facts),
             remote_calls=1,
         )
         checks = len(drift.checks)

@@ -16,7 +16,7 @@ from ansible.plugins.action import ActionBase
 
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
-    from memtune.baseline import Baseline, HostState, Value, dump_baseline, load_baseline, moved
+    from memtune.baseline import HOST_STATE, HostState, dump_baseline, load_baseline, moved
     from memtune.drift import HostDrift
     from memtune.facts import FactsError
     from memtune.report import FleetReport, Format, HostError, fleet_report, host_result, render
@@ -55,7 +55,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def _host_state(registered: dict[str, Any]) -> HostState:
-    return {name: Value.model_validate(value) for name, value in registered.get("state", {}).items()}
+    return HOST_STATE.validate_python(registered.get("state", {}))
 
 
 class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no type information
@@ -90,11 +90,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
             written["baseline"] = args["record_baseline"]
         if not self._task.check_mode:
             for name, path in written.items():
-                text = (
-                    dump_baseline(Baseline(hosts=states))
-                    if name == "baseline"
-                    else render(report, Format(name))
-                )
+                text = dump_baseline(states) if name == "baseline" else render(report, Format(name))
                 write_atomically(Path(path), text)
         summary = report.summary
         result.update(

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from memtune.drift import pool_at_boot, thp_at_boot
 from memtune.facts import FactsError, HostFacts
@@ -25,13 +26,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Value(_Model):
-    runtime: Any = None
-    boot: Any = None
-    boot_source: str | None = None
+class Value(TypedDict):
+    """One knob's value now and after the next boot (plain dicts: a fleet has hundreds of thousands)."""
+
+    runtime: Any
+    boot: Any
+    boot_source: str | None
+
+
+def _value(runtime: Any = None, boot: Any = None, boot_source: str | None = None) -> Value:
+    return {"runtime": runtime, "boot": boot, "boot_source": boot_source}
 
 
 HostState = dict[str, Value]
+HOST_STATE: TypeAdapter[HostState] = TypeAdapter(HostState)
 
 
 class Baseline(_Model):
@@ -60,7 +68,7 @@ def host_state(facts: HostFacts) -> HostState:
     for key, value in sorted(facts.sysctl.items()):
         sources = facts.sysctl_sources.get(key)
         winner = sources.winner if sources else None
-        state[key] = Value(
+        state[key] = _value(
             runtime=value,
             boot=winner.value if winner else None,
             boot_source=f"{winner.path}:{winner.line}" if winner else None,
@@ -68,15 +76,15 @@ def host_state(facts: HostFacts) -> HostState:
     if facts.thp is not None:
         for name in ("enabled", "defrag"):
             boot, source = thp_at_boot(facts, name)
-            state[f"thp.{name}"] = Value(runtime=getattr(facts.thp, name), boot=boot, boot_source=source)
+            state[f"thp.{name}"] = _value(getattr(facts.thp, name), boot, source)
     for node in facts.numa.nodes:
         for size_kb, pool in sorted(node.hugepages.items()):
             boot, source = pool_at_boot(facts, node.id, size_kb)
-            state[f"hugepages.{size_kb}kB[node{node.id}]"] = Value(
+            state[f"hugepages.{size_kb}kB[node{node.id}]"] = _value(
                 runtime=pool.nr, boot=boot, boot_source=source
             )
     entries = facts.memtune.bootloader
-    state["cmdline"] = Value(
+    state["cmdline"] = _value(
         runtime=facts.kernel.cmdline,
         boot=" ".join(sorted({arg for entry in entries for arg in entry.args})) or None,
         boot_source=", ".join(entry.path for entry in entries) or None,
@@ -84,7 +92,7 @@ def host_state(facts: HostFacts) -> HostState:
     for group in facts.memtune.cgroups:
         limits = sorted({*(group.runtime or {}), *(group.boot or {})})
         for name in limits:
-            state[f"cgroup.{group.unit or group.path}.{name}"] = Value(
+            state[f"cgroup.{group.unit or group.path}.{name}"] = _value(
                 runtime=(group.runtime or {}).get(name),
                 boot=(group.boot or {}).get(name),
                 boot_source=f"{group.unit}.d/50-memtune.conf" if group.unit else None,
@@ -92,15 +100,18 @@ def host_state(facts: HostFacts) -> HostState:
     return state
 
 
+_NOTHING = _value()
+
+
 def _host_moves(host: str, before: HostState, after: HostState) -> list[Movement]:
     found = []
     for knob in sorted(before.keys() | after.keys()):
-        old, new = before.get(knob, Value()), after.get(knob, Value())
+        old, new = before.get(knob, _NOTHING), after.get(knob, _NOTHING)
         for field in ("runtime", "boot"):
-            was, now = getattr(old, field), getattr(new, field)
+            was, now = old[field], new[field]
             if was == now:
                 continue
-            where = f" ({new.boot_source})" if field == "boot" and new.boot_source else ""
+            where = f" ({new['boot_source']})" if field == "boot" and new["boot_source"] else ""
             verb = "runs" if field == "runtime" else "boots as"
             found.append(
                 Movement(
@@ -156,5 +167,6 @@ def load_baseline(path: Path) -> Baseline:
         raise FactsError(f"{path}: not a memtune baseline: {where}: {error['msg']}") from None
 
 
-def dump_baseline(baseline: Baseline) -> str:
-    return json.dumps(baseline.model_dump(mode="json"), indent=1, sort_keys=True) + "\n"
+def dump_baseline(hosts: dict[str, HostState]) -> str:
+    """A baseline file's text for the hosts' states."""
+    return json.dumps({"schema_version": SCHEMA_VERSION, "hosts": hosts}, indent=1, sort_keys=True) + "\n"

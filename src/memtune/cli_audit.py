@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from memtune.baseline import Baseline, dump_baseline, load_baseline, moved
+from memtune.baseline import dump_baseline, load_baseline, moved
 from memtune.cli_options import (
     EXIT_INVALID,
     FactsOption,
@@ -138,7 +138,7 @@ def record(
         o for part in fan_out(StateReader(), "states", files, processes_for(len(files), jobs)) for o in part
     ]
     hosts = {o.host: o.state for o in outcomes if o.state is not None}
-    _write(output, dump_baseline(Baseline(hosts=hosts)))
+    _write(output, dump_baseline(hosts))
     errors = [HostError(host=o.host, message=o.error) for o in outcomes if o.error is not None]
     _report_errors(errors)
     typer.echo(f"recorded {len(hosts)} hosts in {output}" + (f"; {len(errors)} left out" if errors else ""))

@@ -34,8 +34,8 @@ def facts(host: str = "numa2", **edit: Any) -> HostFacts:
 def test_state_records_every_knob_now_and_at_boot() -> None:
     probed = facts(site_file="/etc/sysctl.d/99-site.conf", boot_pool="64")
     state = host_state(probed)
-    assert state["vm.swappiness"].runtime == probed.sysctl["vm.swappiness"]
-    assert (state["vm.swappiness"].boot, state["vm.swappiness"].boot_source) == (
+    assert state["vm.swappiness"]["runtime"] == probed.sysctl["vm.swappiness"]
+    assert (state["vm.swappiness"]["boot"], state["vm.swappiness"]["boot_source"]) == (
         "30",
         "/etc/sysctl.d/99-site.conf:3",
     )
@@ -43,12 +43,12 @@ def test_state_records_every_knob_now_and_at_boot() -> None:
     pools = {name for name in state if name.startswith("hugepages.")}
     expected = {f"hugepages.{size}kB[node{node.id}]" for node in probed.numa.nodes for size in node.hugepages}
     assert pools == expected and "hugepages.2048kB[node1]" in pools
-    assert (state["hugepages.2048kB[node1]"].boot, state["hugepages.2048kB[node1]"].boot_source) == (
+    assert (state["hugepages.2048kB[node1]"]["boot"], state["hugepages.2048kB[node1]"]["boot_source"]) == (
         "64",
         "memtune-boot.service",
     )
-    assert probed.thp is not None and state["thp.enabled"].runtime == probed.thp.enabled
-    assert state["cmdline"].runtime == probed.kernel.cmdline
+    assert probed.thp is not None and state["thp.enabled"]["runtime"] == probed.thp.enabled
+    assert state["cmdline"]["runtime"] == probed.kernel.cmdline
 
 
 def test_nothing_moved_on_the_same_facts() -> None:
@@ -88,7 +88,7 @@ def test_runtime_and_boot_movement_and_hosts_that_came_or_went() -> None:
 def test_baseline_file_round_trip_and_bad_files(tmp_path: Path) -> None:
     recorded = Baseline(hosts={"numa2": host_state(facts())})
     path = tmp_path / "baseline.json"
-    path.write_text(dump_baseline(recorded))
+    path.write_text(dump_baseline(recorded.hosts))
     assert load_baseline(path) == recorded
     path.write_text('{"schema_version": 2, "hosts": {}}')
     with pytest.raises(FactsError, match=r"baseline.json: not a memtune baseline: schema_version: "):
