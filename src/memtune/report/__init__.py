@@ -9,6 +9,7 @@ that could not be read (bad input wins over drift).
 from __future__ import annotations
 
 import enum
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -185,6 +186,7 @@ def render(report: FleetReport, output: Format) -> str:
     return assemble(output, parts, report.errors, report.moved, report.baseline)
 
 
+@functools.cache
 def _renderer(output: Format) -> Renderer:
     from memtune.report import json_text, junit, markdown, prometheus, table  # they import this module
 
