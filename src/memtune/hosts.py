@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +49,32 @@ class HostVars(BaseModel):
         return policies
 
 
+# ansible-core 2.19's fact cache names each host's entry s<schema>_<host> and wraps it in
+# {"__payload__": "<the facts as JSON text>"}.
+_CACHE_KEY = re.compile(r"s\d+_(?P<host>.+)")
+_CACHE_PAYLOAD = "__payload__"
+
+
+def _host_name(file: Path) -> str:
+    if file.suffix == ".json":
+        return file.stem
+    cached = _CACHE_KEY.fullmatch(file.name)
+    return cached["host"] if cached else file.name
+
+
 def facts_files(path: Path) -> dict[str, Path]:
     """Host name -> facts file: ``NAME.json`` files, or the files of an Ansible jsonfile fact cache (named
-    after the host, dots and all). Hidden files are ignored."""
+    after the host, dots and all; ansible-core 2.19 and later put ``s<N>_`` before the name). Hidden files
+    are ignored."""
     if not path.exists():
         raise FactsError(f"{path}: no such file or directory")
     if path.is_file():
-        return {path.stem if path.suffix == ".json" else path.name: path}
+        return {_host_name(path): path}
     found: dict[str, Path] = {}
     for file in sorted(path.iterdir(), key=lambda item: item.name):
         if file.name.startswith(".") or not file.is_file():
             continue
-        found[file.stem if file.suffix == ".json" else file.name] = file
+        found[_host_name(file)] = file
     if not found:
         raise FactsError(f"{path}: no facts files (*.json or a jsonfile fact cache)")
     return found
@@ -80,6 +95,11 @@ def load_host_facts(file: Path) -> HostFacts:
         raise FactsError(f"{file}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
     except UnicodeDecodeError:
         raise FactsError(f"{file}: not UTF-8 JSON") from None
+    if isinstance(data, dict) and isinstance(data.get(_CACHE_PAYLOAD), str):
+        try:
+            data = json.loads(data[_CACHE_PAYLOAD])
+        except json.JSONDecodeError as exc:
+            raise FactsError(f"{file}: {_CACHE_PAYLOAD}: not JSON: {exc.msg}") from None
     return parse_facts(data, str(file))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import xmlschema
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from .conftest import BIN, ansible_env
 from .test_cli_memtune import CAPTURED, POLICIES, REPO, facts_dir, run
 
 __all__ = ["facts_dir"]
@@ -250,3 +252,28 @@ def test_the_ci_examples_run_against_a_saved_fleet(example: str, facts_dir: Path
         result = run(*shlex.split(command)[1:])
         assert result.exit_code == (1 if " audit " in f" {command} " else 0), command + result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"memtune-audit.{s}" for s in ("json", "md", "xml")]
+
+
+def test_audit_of_a_real_ansible_jsonfile_fact_cache(tmp_path: Path) -> None:
+    """The snapshot docs/audit.md tells CI users to save: probe.yml with Ansible's jsonfile fact cache."""
+    cache = tmp_path / "fleet-facts"
+    env = {
+        **ansible_env(),
+        "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(BIN / "ansible-playbook"), "playbooks/probe.yml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = run("audit", "--facts", cache, "--format", "json")
+    assert result.exit_code in (0, 1), result.stderr
+    (host,) = json.loads(result.stdout)["hosts"]
+    assert host["host"] == "localhost" and host["checks"]
