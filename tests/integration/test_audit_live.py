@@ -82,14 +82,16 @@ def test_a_sysctl_file_that_overrides_ours_is_boot_drift_with_its_path(tuned: in
     assert result["counts"]["boot_drift"] == 1 and result["counts"]["runtime_drift"] == 0
 
 
-def playbook(tmp_path: Path, policy_dir: Path, **extra: Any) -> subprocess.CompletedProcess[str]:
+def playbook(
+    tmp_path: Path, policy_dir: Path, *options: str, **extra: Any
+) -> subprocess.CompletedProcess[str]:
     variables = {
         "memtune_policies": [str(policy_dir)],
         "memtune_report_dir": str(tmp_path / "report"),
         **extra,
     }
     return subprocess.run(
-        [str(BIN / "ansible-playbook"), "playbooks/audit.yml", "-e", json.dumps(variables)],
+        [str(BIN / "ansible-playbook"), "playbooks/audit.yml", "-e", json.dumps(variables), *options],
         cwd=REPO,
         env=ansible_env(),
         capture_output=True,
@@ -120,6 +122,10 @@ def test_the_playbook_writes_one_fleet_report_and_fails_on_drift(
     drifted = {(s.labels["knob"], s.labels["kind"]) for s in families["memtune_drift"].samples}
     assert ("vm.swappiness", "runtime_drift") in drifted
     assert host_guard.differences(HostState()) == [], "the audit changed the host"
+
+    checked = playbook(tmp_path / "check", policy_dir, "--check", memtune_fail_on_drift=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert not (tmp_path / "check" / "report").exists(), "check mode wrote the report"
 
     again = playbook(
         tmp_path, policy_dir, memtune_fail_on_drift=False, memtune_baseline=str(tmp_path / "baseline.json")

@@ -277,3 +277,13 @@ def test_audit_of_a_real_ansible_jsonfile_fact_cache(tmp_path: Path) -> None:
     assert result.exit_code in (0, 1), result.stderr
     (host,) = json.loads(result.stdout)["hosts"]
     assert host["host"] == "localhost" and host["checks"]
+
+
+def test_diff_reports_hosts_it_cannot_plan_and_exits_2(fleet: Path, tmp_path: Path) -> None:
+    (fleet / "corrupt.json").write_text("[]")
+    result = run("diff", "--facts", fleet, "--policy-new", POLICIES, "--format", "json")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["hosts"] == len(CAPTURED) + 1 and document["changes"] == []
+    (error,) = document["errors"]
+    assert error["host"] == "corrupt" and "expected a JSON object with memtune facts" in error["message"]
