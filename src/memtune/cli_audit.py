@@ -9,6 +9,7 @@ error while the other hosts are still audited, and the exit code is 2.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -115,12 +116,14 @@ def audit(
         current = {o.host: o.state for o in outcomes if o.state is not None}
         movements = moved(recorded, current, {error.host for error in errors})
     where = str(baseline) if baseline else None
-    texts = {fmt: assemble(fmt, parts, errors, movements, where) for fmt in formats}
+    summary = summarize(parts, errors, movements)
+    texts = {fmt: assemble(fmt, parts, errors, movements, where, summary=summary) for fmt in formats}
     for fmt, path in saves:
         _write(path, texts[fmt])
-    typer.echo(texts[output], nl=False)
+    sys.stdout.write(texts[output])
+    sys.stdout.flush()
     _report_errors(errors)
-    raise typer.Exit(summarize(parts, errors, movements).exit_code)
+    raise typer.Exit(summary.exit_code)
 
 
 @baseline_app.command("record")

@@ -123,16 +123,17 @@ def host_part(result: HostResult, formats: Iterable[Format]) -> HostPart:
 
 
 def summarize(parts: list[HostPart], errors: list[HostError], moved: list[Movement]) -> Summary:
-    findings: Counter[Kind] = Counter()
+    findings = dict.fromkeys(Kind, 0)
     for part in parts:
-        findings.update(part.counts)
+        for kind, count in part.counts.items():
+            findings[kind] += count
     return Summary(
         hosts=len(parts) + len(errors),
         drifted_hosts=sum(part.drifted for part in parts),
         errors=len(errors),
         checks=sum(part.checks for part in parts),
         failed_checks=sum(part.failed_checks for part in parts),
-        findings={kind: findings[kind] for kind in Kind},
+        findings=findings,
         moved=len(moved),
     )
 
@@ -172,10 +173,12 @@ def assemble(
     errors: list[HostError],
     moved: list[Movement],
     baseline: str | None,
+    *,
+    summary: Summary | None = None,
 ) -> str:
     """The whole report in ``output`` from the hosts' parts (each rendered with ``output`` among its
-    formats); ends with a newline."""
-    summary = summarize(parts, errors, moved)
+    formats) and their ``summary`` (computed when not given); ends with a newline."""
+    summary = summary or summarize(parts, errors, moved)
     fragments = [part.fragments[output] for part in parts]
     return _renderer(output).assemble(Assembly(summary, fragments, errors, moved, baseline))
 
