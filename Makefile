@@ -52,8 +52,9 @@ sanity: venv
 	  skip=$$(for dir in $(SANITY_SKIP); do [ -n "$$(git ls-files $$dir)" ] && echo "--exclude $$dir/"; done); \
 	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no $$skip
 
-bench: venv
-	$(BIN)/python bench/probe_cost.py 30
+# Every benchmark on this machine (bench/bench.mk; `make bench-lab` adds the QEMU fleet). Figures:
+# bench/RESULTS.md; this run's reports: build/bench/.
+bench: bench-all
 
 venv: $(VENV)/.installed apt collection
 
@@ -74,3 +75,4 @@ clean:
 	rm -rf build ansible_collections .mypy_cache .ruff_cache .pytest_cache
 
 -include lab/lab.mk
+-include bench/bench.mk
