@@ -52,7 +52,7 @@ start_guest() {
     qemu-system-x86_64 -name "$name" -accel tcg,tb-size=256 -cpu max "${numa[@]}" \
         -nodefaults -no-user-config -display none -monitor none -serial "file:$dir/console.log" \
         -kernel "$kdir/vmlinuz" -initrd "$kdir/initrd.img" \
-        -append "root=/dev/vda rw console=ttyS0 systemd.hostname=$name $kernel_args" \
+        -append "root=/dev/vda rw console=ttyS0 panic=1 systemd.hostname=$name $kernel_args" \
         -drive "file=$dir/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe" \
         -netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=net0 \
         -pidfile "$dir/qemu.pid" -daemonize
@@ -75,6 +75,9 @@ wait_for_ssh() {
             if guest_ssh "$(cat "$LAB_RUN/$name/port")" true 2>/dev/null; then
                 printf '%s\n' $((SECONDS - start)) >"$LAB_RUN/$name/boot_seconds"
                 log "$name: ssh up after $((SECONDS - start)) s"
+                if grep -q "Kernel panic - not syncing" "$LAB_RUN/$name/console.log"; then
+                    log "WARNING: $name: its kernel panicked while booting and rebooted (panic=1); see $LAB_RUN/$name/console.log"
+                fi
             else
                 still+=("$name")
             fi
