@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import ansible_env
+from tests.integration.conftest import adhoc, ansible_env
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -128,16 +128,8 @@ class Fleet:
         return self.finish(process, report_dir, started)
 
     def module(self, hosts: str, module: str, args: str = "") -> dict[str, dict[str, Any]]:
-        """Run ``module`` ad hoc on ``hosts``; {host: result}."""
-        with tempfile.TemporaryDirectory(dir=self.workdir) as tree:
-            command = [str(BIN / "ansible"), hosts, "-i", str(self.inventory), "-m", module, "--tree", tree]
-            if args:
-                command += ["-a", args]
-            done = subprocess.run(
-                command, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=600, check=False
-            )
-            results = {path.name: json.loads(path.read_text()) for path in Path(tree).iterdir()}
-        assert results, f"ansible saved no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
+        """Run ``module`` ad hoc on ``hosts``; {host: result, with ``failed`` and ``unreachable``}."""
+        results, _ = adhoc(hosts, module, args, "-i", str(self.inventory), timeout=600)
         return results
 
     def audit(self, hosts: str) -> dict[str, dict[str, Any]]:

@@ -27,19 +27,31 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-def run_module(module: str, args: str = "", *extra: str) -> dict[str, Any]:
-    """Run ``module`` on localhost with the ad-hoc `ansible` command; return the host's result
-    (as the builtin tree callback saved it) with the command's exit status as ``_rc``."""
-    with tempfile.TemporaryDirectory() as results:
-        command = [str(BIN / "ansible"), "localhost", "-m", module, "--tree", results, *extra]
+def adhoc(
+    hosts: str, module: str, args: str = "", *extra: str, timeout: int = 300
+) -> tuple[dict[str, dict[str, Any]], subprocess.CompletedProcess[str]]:
+    """Run ``module`` on ``hosts`` with the ad-hoc `ansible` command: {host: its result, with ``failed`` and
+    ``unreachable``} (saved by tests/callbacks/results_dir.py), and the finished command."""
+    with tempfile.TemporaryDirectory() as saved:
+        command = [str(BIN / "ansible"), hosts, "-m", module, *extra]
         if args:
             command += ["-a", args]
-        done = subprocess.run(
-            command, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300
+        env = ansible_env()
+        env.update(
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+            ANSIBLE_CALLBACK_PLUGINS=str(REPO / "tests" / "callbacks"),
+            ANSIBLE_CALLBACKS_ENABLED="results_dir",
+            MEMTUNE_TEST_RESULTS=saved,
         )
-        saved = Path(results) / "localhost"
-        if not saved.exists():
-            pytest.fail(f"ansible saved no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
-        result: dict[str, Any] = json.loads(saved.read_text())
-    result["_rc"] = done.returncode
-    return result
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        results = {path.stem: json.loads(path.read_text()) for path in Path(saved).glob("*.json")}
+    if not results:
+        pytest.fail(f"ansible saved no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return results, done
+
+
+def run_module(module: str, args: str = "", *extra: str) -> dict[str, Any]:
+    """Run ``module`` on localhost with the ad-hoc `ansible` command; return the host's result with the
+    command's exit status as ``_rc``."""
+    results, done = adhoc("localhost", module, args, *extra)
+    return {**results["localhost"], "_rc": done.returncode}

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .apply_guard import NODES, THP, HostState, host_guard, thp_choice
-from .conftest import BIN, REPO, ansible_env
+from .conftest import BIN, REPO, adhoc, ansible_env
 
 pytestmark = pytest.mark.root
 __all__ = ["host_guard"]
@@ -22,21 +21,8 @@ POOL_2M = NODES / "node0" / "hugepages" / "hugepages-2048kB" / "nr_hugepages"
 def tune(*extra: str, **args: Any) -> tuple[dict[str, Any], str]:
     """Run memtune.fleet.tune on localhost (verbose, so every module Ansible runs is named in the output);
     -> (the host's result with the exit status as ``_rc``, the output)."""
-    with tempfile.TemporaryDirectory() as results:
-        command = [str(BIN / "ansible"), "localhost", "-m", "memtune.fleet.tune", "--tree", results, "-vvv"]
-        done = subprocess.run(
-            [*command, "-a", json.dumps(args), *extra],
-            cwd=REPO,
-            env=ansible_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        saved = Path(results) / "localhost"
-        assert saved.exists(), done.stdout + done.stderr
-        result: dict[str, Any] = json.loads(saved.read_text())
-    result["_rc"] = done.returncode
-    return result, done.stdout
+    results, done = adhoc("localhost", "memtune.fleet.tune", json.dumps(args), "-vvv", *extra)
+    return {**results["localhost"], "_rc": done.returncode}, done.stdout
 
 
 def modules_run(output: str) -> list[str]:
