@@ -23,7 +23,7 @@ probe: venv
 	$(BIN)/ansible-playbook playbooks/probe.yml
 
 # Every test: static checks and ansible-test sanity, the pytest suite (unit, this machine's kernel as
-# root, CLI), then the molecule scenarios (localhost, and the QEMU fleet with its fault tests).
+# root, CLI), then the molecule scenarios (localhost, the QEMU fleet) and the fault tests on the fleet.
 test: venv
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -m "not fleet" tests

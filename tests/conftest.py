@@ -22,6 +22,17 @@ os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``fleet`` boot QEMU guests (minutes, root): they run only with MEMTUNE_FLEET_TESTS=1,
+    which `make test-fleet` and `make test-lab-faults` set."""
+    if os.environ.get("MEMTUNE_FLEET_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="boots QEMU guests: set MEMTUNE_FLEET_TESTS=1 (make test-fleet)")
+    for item in items:
+        if "fleet" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def fixture_hosts() -> Path:
     """Captured /proc, /sys and /etc trees of real hosts, one directory each."""

@@ -19,15 +19,6 @@ import pytest
 from .fleetlab import INVENTORY, LAB_CACHE, REPO, Fleet
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if os.environ.get("MEMTUNE_FLEET_TESTS") == "1":
-        return
-    skip = pytest.mark.skip(reason="boots QEMU guests: set MEMTUNE_FLEET_TESTS=1 (make test-rollout-fleet)")
-    for item in items:
-        if "fleet" in item.keywords:
-            item.add_marker(skip)
-
-
 def run_lab(script: str) -> None:
     done = subprocess.run(
         [str(REPO / "lab" / script)], capture_output=True, text=True, timeout=1200, check=False

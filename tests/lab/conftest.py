@@ -3,7 +3,6 @@ MEMTUNE_FLEET_TESTS=1 (`make test-lab-faults`), since they take minutes and need
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,15 +11,6 @@ import pytest
 LAB = Path(__file__).resolve().parents[2] / "lab"
 if str(LAB) not in sys.path:
     sys.path.insert(0, str(LAB))
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if os.environ.get("MEMTUNE_FLEET_TESTS") == "1":
-        return
-    skip = pytest.mark.skip(reason="boots QEMU guests: set MEMTUNE_FLEET_TESTS=1 (make test-lab-faults)")
-    for item in items:
-        if "fleet" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture
