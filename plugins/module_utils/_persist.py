@@ -23,6 +23,17 @@ BOOT_UNIT_LINK = "/etc/systemd/system/sysinit.target.wants/memtune-boot.service"
 STATE_DIR = "/var/lib/memtune"
 SNAPSHOT = STATE_DIR + "/snapshot.json"
 LOCK_FILE = "/run/lock/memtune.lock"
+TEMP_PREFIX = ".memtune-"
+# Where atomic_write puts its temporary files (beside the files it replaces), besides units' drop-in
+# directories below SYSTEMD_DIR.
+WRITTEN_DIRS = (
+    "/etc/sysctl.d",
+    "/etc/memtune",
+    SYSTEMD_DIR,
+    STATE_DIR,
+    "/etc/default",
+    "/boot/loader/entries",
+)
 TMPFILES_BINARIES = ("/usr/bin/systemd-tmpfiles", "/bin/systemd-tmpfiles")
 HEADER = (
     "# Managed by memtune (memtune.fleet.memory_apply); edits are overwritten.\n"
@@ -92,7 +103,7 @@ def atomic_write(path, text, mode=0o644, created_dirs=None):
     """Write ``text`` to ``path`` so that readers see the old or the new file, never a part."""
     directory = os.path.dirname(path)
     make_dirs(directory, created_dirs if created_dirs is not None else [])
-    handle, temp = tempfile.mkstemp(prefix=".memtune-", dir=directory)
+    handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
@@ -120,6 +131,21 @@ def remove_file(path):
             return False
         raise
     return True
+
+
+def remove_stale_temps(tree):
+    """Remove the temporary files that a run killed in the middle of atomic_write left behind; only under
+    the host lock, when no other run can be writing one. -> the paths removed."""
+    directories = list(WRITTEN_DIRS)
+    directories += [
+        "%s/%s" % (SYSTEMD_DIR, name) for name in tree.listdir(SYSTEMD_DIR) if name.endswith(".d")
+    ]
+    removed = []
+    for directory in directories:
+        for name in tree.listdir(directory):
+            if name.startswith(TEMP_PREFIX) and remove_file(tree.path("%s/%s" % (directory, name))):
+                removed.append("%s/%s" % (directory, name))
+    return removed
 
 
 def remove_empty_dirs(directories):

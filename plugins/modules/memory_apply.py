@@ -97,6 +97,8 @@ notes:
     their runtime shortfall is a warning and RV(reboot_required) says when the next boot will fix it.
   - Limits of a raw cgroup directory and hugepage pools of a pool that stays short are not retried at boot
     beyond what the restore unit asks for.
+  - Files are replaced atomically through a C(.memtune-*) temporary file beside them. One that a run killed
+    in the middle left behind is removed, with a warning, by the next run that changes something.
 seealso:
   - name: DesiredState contract
     description: docs/desired-state.md in the memtune repository.
@@ -343,6 +345,8 @@ def main():
         with _persist.HostLock(tree.path(_persist.LOCK_FILE), params["lock_timeout"]):
             plan, changes, snapshot = _plan(module, ctx, want)
             if not module.check_mode:
+                for path in _persist.remove_stale_temps(tree):
+                    ctx.warnings.append("removed %s, left by an interrupted memtune run" % path)
                 carry_out(changes)
     except (_persist.LockTimeout, PlanError, ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))

@@ -254,3 +254,24 @@ def test_a_unit_limit_without_systemd_is_skipped_with_the_reason(host: Path) -> 
         {"kind": "cgroup", "name": "db.service", "reason": "systemd is not the running init here"}
     ]
     assert not (host / "etc/systemd/system/db.service.d").exists()
+
+
+def test_temporary_files_a_killed_run_left_are_removed_by_the_next_run(host: Path) -> None:
+    left = [host / "etc/sysctl.d/.memtune-k1ll3d", host / "etc/systemd/system/db.service.d/.memtune-x9"]
+    others = [host / "etc/sysctl.d/.other-tool-tmp", host / "etc/systemd/system/db.service.d/override.conf"]
+    for path in [*left, *others]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("vm.swappiness = 1")
+
+    checked = apply(host, check=True)
+    assert all(path.exists() for path in left), "check mode removed something"
+
+    result = apply(host)
+    assert not result.get("failed"), result
+    assert not any(path.exists() for path in left)
+    assert all(path.exists() for path in others)
+    assert {w for w in warnings(result) if "interrupted" in w} == {
+        "removed /etc/sysctl.d/.memtune-k1ll3d, left by an interrupted memtune run",
+        "removed /etc/systemd/system/db.service.d/.memtune-x9, left by an interrupted memtune run",
+    }
+    assert not any("interrupted" in w for w in warnings(checked))
