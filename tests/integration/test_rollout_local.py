@@ -115,6 +115,35 @@ def test_an_empty_inventory_is_rejected(tmp_path: Path) -> None:
     assert ROLLOUT_PLAY not in done.stdout
 
 
+@pytest.fixture
+def two_local_hosts(tmp_path: Path) -> Path:
+    """An inventory that lists localhost and a second name for this machine."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": local, "peer": local}}}))
+    return inventory
+
+
+@pytest.mark.root
+def test_a_limit_that_leaves_out_a_listed_localhost_still_checks_the_variables(
+    host_guard: HostState, tmp_path: Path, two_local_hosts: Path
+) -> None:
+    """Before, the check play ran on localhost only: limited out, it was skipped and the rollout went on
+    with unchecked variables (host_guard puts back what such a run would change)."""
+    done, report = rollout(tmp_path, "-i", str(two_local_hosts), "--limit", "peer", rollout_serial=[0])
+    assert done.returncode != 0
+    assert "wrong: [0]" in done.stdout
+    assert ROLLOUT_PLAY not in done.stdout
+    assert not report.exists()
+
+    checked, report = rollout(
+        tmp_path, "-i", str(two_local_hosts), "--limit", "peer", "--check", rollout_serial=[1]
+    )
+    assert checked.returncode == 0, checked.stdout
+    assert list(statuses(report)) == ["peer"]
+    assert not HostState().differences(host_guard)
+
+
 def test_the_readme_documents_every_variable_of_the_argument_specs_with_its_default() -> None:
     specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     options = specs["main"]["options"]
