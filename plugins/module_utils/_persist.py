@@ -25,10 +25,10 @@ SNAPSHOT = STATE_DIR + "/snapshot.json"
 LOCK_FILE = "/run/lock/memtune.lock"
 TEMP_PREFIX = ".memtune-"
 # Where atomic_write puts its temporary files (beside the files it replaces), besides units' drop-in
-# directories below SYSTEMD_DIR.
+# directories below SYSTEMD_DIR; the last two hold the bootloader files (_bootloader imports this module).
 WRITTEN_DIRS = (
-    "/etc/sysctl.d",
-    "/etc/memtune",
+    os.path.dirname(SYSCTL_FILE),
+    os.path.dirname(BOOT_CONF),
     SYSTEMD_DIR,
     STATE_DIR,
     "/etc/default",
