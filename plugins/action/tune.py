@@ -7,7 +7,7 @@ A converged host costs one remote call; a host with differences costs two."""
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -16,7 +16,7 @@ from ansible.plugins.action import ActionBase
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
     from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts, plan
-    from memtune.drift import MEMTUNE_SYSCTL_FILE, same_sysctl
+    from memtune.drift import boot_conflict
     from memtune.drift import drift as host_drift
     from memtune.facts import FactsError
     from memtune.hosts import HostVars
@@ -41,24 +41,14 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 INVENTORY_VARS = ("memtune_inputs", "memtune_workloads", "memtune_group_policies", "memtune_host_policy")
 
 
-def boots_after_memtune(path: str) -> bool:
-    """Whether systemd-sysctl applies the file ``path`` after memtune's (sysctl.d(5): by file name, then
-    /etc/sysctl.conf)."""
-    return path == "/etc/sysctl.conf" or PurePosixPath(path).name > PurePosixPath(MEMTUNE_SYSCTL_FILE).name
-
-
 def conflicts(desired: DesiredState, facts: HostFacts) -> list[str]:
-    """Managed sysctls that another file, applied after memtune's at boot, sets to something else."""
+    """Managed sysctls that another writer, applied after memtune's file at boot, sets to something else."""
     found = []
     for key, planned in desired.sysctl.items():
-        source = facts.sysctl_sources.get(key)
-        winner = source.winner if source else None
-        if winner is None or winner.path == MEMTUNE_SYSCTL_FILE or not boots_after_memtune(winner.path):
-            continue
-        if not same_sysctl(winner.value, planned.value):
+        if (beating := boot_conflict(key, planned.value, facts)) is not None:
             found.append(
-                f"{key}: {winner.path} line {winner.line} sets {winner.value} and is applied after memtune's "
-                f"file at boot, so {planned.value} will not last a reboot"
+                f"{key}: {beating.path} line {beating.line} sets {beating.value} and is applied after "
+                f"memtune's file at boot, so {planned.value} will not last a reboot"
             )
     return found
 

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.memtune.fleet.plugins.module_utils import _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes import (
     Change,
@@ -30,7 +28,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import (
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._collect import THP_DIR, read_sysctls, thp_facts
 from ansible_collections.memtune.fleet.plugins.module_utils._procfs import sysctl_value
-from ansible_collections.memtune.fleet.plugins.module_utils._sysctl_files import SYSCTL_CONF, sysctl_sources
+from ansible_collections.memtune.fleet.plugins.module_utils._sysctl_files import sysctl_sources
 
 
 class PlanError(Exception):
@@ -50,21 +48,14 @@ class Plan:
         return differs
 
 
-def applied_after_memtune(path):
-    """Whether the boot applies the sysctl file ``path`` after memtune's (sysctl.d(5) order)."""
-    own = os.path.basename(_persist.SYSCTL_FILE)
-    return path == SYSCTL_CONF or os.path.basename(path) > own
-
-
 def find_conflicts(tree, values):
-    """[{key, path, line, value, desired}]: files applied after memtune's at boot that set another value."""
+    """[{key, path, line, value, desired}]: the writer that lasts at boot, when it runs after memtune's
+    file (sysctl.d order, /etc/sysctl.conf, TuneD) and sets another value."""
     conflicts = []
     for key, source in sorted(sysctl_sources(tree, sorted(values)).items()):
-        for entry in source["entries"]:
-            if entry["path"] == _persist.SYSCTL_FILE or not applied_after_memtune(entry["path"]):
-                continue
-            if sysctl_value(entry["value"]) != sysctl_value(str(values[key])):
-                conflicts.append(dict(entry, key=key, desired=values[key]))
+        beating = source["after_memtune"]
+        if beating and sysctl_value(beating[-1]["value"]) != sysctl_value(str(values[key])):
+            conflicts.append(dict(beating[-1], key=key, desired=values[key]))
     return conflicts
 
 

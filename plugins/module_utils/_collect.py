@@ -16,7 +16,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._procfs import (
     parse_swaps,
     sysctl_value,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._sysctl_files import sysctl_sources
+from ansible_collections.memtune.fleet.plugins.module_utils._sysctl_files import sysctl_sources, tuned_profile
 from ansible_collections.memtune.fleet.plugins.module_utils._workloads import detect_workloads
 
 SCHEMA_VERSION = 1
@@ -72,12 +72,15 @@ def memory_facts(meminfo, swaps_text):
     }
 
 
-def single_node(meminfo, cpuinfo):
-    """The one node a kernel without NUMA support has: the whole host."""
+def single_node(meminfo, cpuinfo, pools):
+    """The one node a kernel without NUMA support has: the whole host, and its pools are the host's
+    (memory_apply writes them in /sys/kernel/mm/hugepages)."""
     cpus = list(range(sum(1 for line in cpuinfo.splitlines() if line.startswith("processor"))))
+    node_pools = {size: {key: pool.get(key) for key in ("nr", "free", "surplus")}
+                  for size, pool in pools.items()}
     return {"id": 0, "mem_total_kb": meminfo["MemTotal"], "mem_free_kb": meminfo.get("MemFree"),
             "mem_used_kb": None, "file_pages_kb": None, "cpus": cpus, "distances": {"0": 10},
-            "hugepages": {}, "has_memory": True}
+            "hugepages": node_pools, "has_memory": True}
 
 
 def thp_facts(tree):
@@ -116,11 +119,13 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
                          % tree.path("/proc/meminfo"))
     cpuinfo = tree.read("/proc/cpuinfo", optional=True) or ""
     numa = read_numa(tree)
+    pools = read_pools(tree, HUGEPAGES_DIR)
     if not numa["nodes"]:
-        numa["nodes"] = [single_node(meminfo, cpuinfo)]
+        numa["nodes"] = [single_node(meminfo, cpuinfo, pools)]
     pressure_text = tree.read("/proc/pressure/memory", optional=True)
     keys = list(sysctl_keys)
     cgroup = _platform.detect_cgroup(tree, tree.read("/proc/self/mountinfo", optional=True))
+    tuned = tuned_profile(tree)
     facts = {
         "schema_version": SCHEMA_VERSION,
         "root": tree.root,
@@ -129,11 +134,13 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
         "numa": numa,
         "hugepages": {
             "default_size_kb": meminfo.get("Hugepagesize"),
-            "pools": read_pools(tree, HUGEPAGES_DIR),
+            "pools": pools,
         },
         "thp": thp_facts(tree),
         "sysctl": read_sysctls(tree, keys),
-        "sysctl_sources": sysctl_sources(tree, keys),
+        "sysctl_sources": sysctl_sources(tree, keys, tuned),
+        "tuned": None if tuned is None else {
+            "profiles": tuned["profiles"], "reapply_sysctl": tuned["reapply_sysctl"], "thp": tuned["thp"]},
         "platform": {
             "virtualization": _platform.detect_virtualization(tree, cpuinfo),
             "container": _platform.detect_container(tree),

@@ -128,11 +128,28 @@ ansible_facts:
           sample: {vm.swappiness: 60, kernel.numa_balancing: null}
         sysctl_sources:
           description: >-
-            For each requested key, the C(entries) (path, line, value) of every sysctl configuration file that
-            sets it, in the order the boot applies them, and the C(winner) (the last one), or null.
+            What the next boot sets for each requested key, computed as the boot does it: C(sysctl.*=) kernel
+            arguments first, then an active TuneD profile's C([sysctl]) lines when TuneD re-applies the system's
+            files (its default), the C(sysctl.d) files merged by file name over C(/etc), C(/run),
+            C(/usr/local/lib), C(/usr/lib) and C(/lib) (an earlier directory masks the same name, a link to
+            C(/dev/null) masks it) and applied in file-name order, C(/etc/sysctl.conf) where it is applied on its
+            own (hosts without systemd), and TuneD's lines last when it does not re-apply them. C(entries) (path,
+            line, value) in that order, C(winner) (the last one, or null), and C(after_memtune): the entries
+            applied after memtune's own file C(/etc/sysctl.d/90-memtune.conf), which memtune cannot win against.
           type: dict
           sample: {vm.swappiness: {entries: [{path: /etc/sysctl.d/99-sysctl.conf, line: 3, value: "10"}],
-                   winner: {path: /etc/sysctl.d/99-sysctl.conf, line: 3, value: "10"}}}
+                   winner: {path: /etc/sysctl.d/99-sysctl.conf, line: 3, value: "10"},
+                   after_memtune: [{path: /etc/sysctl.d/99-sysctl.conf, line: 3, value: "10"}]}}
+        tuned:
+          description: >-
+            The active TuneD profile, another writer of memory settings at boot, or null: C(profiles) (from
+            C(/etc/tuned/active_profile)), C(reapply_sysctl) (C(/etc/tuned/tuned-main.conf)) and C(thp), its
+            transparent hugepage writes (C([vm]) and C([sysfs]) lines: path, line, knob, value), which run after
+            memtune's boot unit. Its sysctls are in C(sysctl_sources).
+          type: dict
+          sample: {profiles: [throughput-performance], reapply_sysctl: true,
+                   thp: [{path: /usr/lib/tuned/throughput-performance/tuned.conf, line: 30, knob: enabled,
+                          value: always}]}
         platform:
           description: >-
             C(virtualization) (a systemd-detect-virt name or C(none)), C(container) (null when not in one),

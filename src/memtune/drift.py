@@ -21,12 +21,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from memtune.desired import DesiredState, HugepagePlan, Provenance, UnitCgroup
-from memtune.facts import HostFacts, ManagedCgroup
+from memtune.facts import HostFacts, ManagedCgroup, SysctlEntry
 
 MEMTUNE_SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"
 BOOT_UNIT = "memtune-boot.service"
 THP_DIR = "/sys/kernel/mm/transparent_hugepage"
 NODES_DIR = "/sys/devices/system/node"
+HUGEPAGES_DIR = "/sys/kernel/mm/hugepages"
 # The kernel keeps cgroup limits in whole pages: a runtime value up to this much below the planned
 # byte count is the same limit (64 KiB covers every page size Linux runs with).
 CGROUP_ROUNDING = 65536
@@ -107,6 +108,54 @@ def _finding(kind: Kind, message: str, mendable: bool = True) -> list[Finding]:
     return [Finding(kind=kind, message=message, mendable=mendable)]
 
 
+def boot_conflict(key: str, wanted: int | str, facts: HostFacts) -> SysctlEntry | None:
+    """The writer that lasts at boot when it runs after memtune's file and sets another value: memtune never
+    edits other people's files, so this is reported, not mended."""
+    source = facts.sysctl_sources.get(key)
+    if source and source.after_memtune and not same_sysctl(source.after_memtune[-1].value, wanted):
+        return source.after_memtune[-1]
+    return None
+
+
+def _sysctl_at_boot(key: str, wanted: int | str, facts: HostFacts) -> list[Finding]:
+    source = facts.sysctl_sources.get(key)
+    winner = source.winner if source else None
+    if winner is None:
+        return _finding(Kind.boot_drift, f"no sysctl file sets {key}: the kernel default is back at boot")
+    if (beating := boot_conflict(key, wanted, facts)) is not None:
+        return _finding(
+            Kind.boot_drift,
+            f"{beating.path}:{beating.line} sets {key} = {beating.value} at boot, after memtune's file "
+            f"({MEMTUNE_SYSCTL_FILE}), so it wins",
+            mendable=False,
+        )
+    if same_sysctl(winner.value, wanted):
+        return []
+    if winner.path == MEMTUNE_SYSCTL_FILE:
+        return _finding(Kind.boot_drift, f"memtune's file sets {key} = {winner.value} at boot")
+    return _finding(
+        Kind.boot_drift,
+        f"{winner.path}:{winner.line} sets {key} = {winner.value} at boot and memtune's file does not set "
+        f"{key} (it is applied after {winner.path}: tune writes it)",
+    )
+
+
+def _why(key: str, current: Any, wanted: Any) -> str:
+    """What may have moved a knob when no one wrote it."""
+    if (
+        key == "vm.min_free_kbytes"
+        and isinstance(current, int)
+        and isinstance(wanted, int)
+        and current > wanted
+    ):
+        return (
+            " (the kernel raises vm.min_free_kbytes by itself when memory is added, by hot-plug or memory "
+            "onlined lazily, and when khugepaged starts; if no one wrote it, that is why: tune writes the "
+            "plan back)"
+        )
+    return ""
+
+
 def _sysctl(key: str, wanted: int | str, provenance: Provenance, facts: HostFacts) -> Check:
     if key not in facts.sysctl or facts.sysctl[key] is None:
         reason = (
@@ -123,21 +172,12 @@ def _sysctl(key: str, wanted: int | str, provenance: Provenance, facts: HostFact
     current = facts.sysctl[key]
     findings: list[Finding] = []
     if not same_sysctl(current, wanted):
-        findings += _finding(Kind.runtime_drift, f"{key} is {current}, the plan says {wanted}")
+        findings += _finding(
+            Kind.runtime_drift, f"{key} is {current}, the plan says {wanted}{_why(key, current, wanted)}"
+        )
+    findings += _sysctl_at_boot(key, wanted, facts)
     source = facts.sysctl_sources.get(key)
     winner = source.winner if source else None
-    if winner is None:
-        findings += _finding(
-            Kind.boot_drift, f"no sysctl file sets {key}: the kernel default is back at boot"
-        )
-    elif not same_sysctl(winner.value, wanted):
-        ours = winner.path == MEMTUNE_SYSCTL_FILE
-        whose = "memtune's file" if ours else "it wins over memtune's file"
-        findings += _finding(
-            Kind.boot_drift,
-            f"{winner.path}:{winner.line} sets {key} = {winner.value} at boot ({whose})",
-            ours,
-        )
     return Check(
         knob=key,
         desired=wanted,
@@ -157,9 +197,21 @@ def _boot_write(facts: HostFacts, path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def tuned_thp(facts: HostFacts, name: str) -> tuple[str, str] | None:
+    """(value, source) of the active TuneD profile's last write of THP ``name``: TuneD starts after
+    memtune's boot unit, so its value is the one that lasts."""
+    writes = [w for w in (facts.tuned.thp if facts.tuned else []) if w.knob == name]
+    if not writes:
+        return None
+    profiles = " ".join(facts.tuned.profiles) if facts.tuned else ""
+    return writes[-1].value, f"{writes[-1].path}:{writes[-1].line} (TuneD profile {profiles})"
+
+
 def thp_at_boot(facts: HostFacts, name: str) -> tuple[str | None, str | None]:
-    """(value, source) of THP ``name`` (enabled, defrag) after the next boot: memtune's boot unit, else
-    the running kernel's command line for ``enabled``."""
+    """(value, source) of THP ``name`` (enabled, defrag) after the next boot: an active TuneD profile, else
+    memtune's boot unit, else the running kernel's command line for ``enabled``."""
+    if (tuned := tuned_thp(facts, name)) is not None:
+        return tuned
     boot, source = _boot_write(facts, f"{THP_DIR}/{name}")
     if boot is None and name == "enabled":
         for arg in (facts.kernel.cmdline or "").split():
@@ -169,7 +221,10 @@ def thp_at_boot(facts: HostFacts, name: str) -> tuple[str | None, str | None]:
 
 
 def pool_at_boot(facts: HostFacts, node: int, size_kb: int) -> tuple[str | None, str | None]:
-    """(pages, source) memtune's boot unit restores in the ``size_kb`` pool of NUMA node ``node``."""
+    """(pages, source) memtune's boot unit restores in the ``size_kb`` pool of NUMA node ``node``; on a
+    kernel without NUMA nodes, node 0's pool is the host-wide one memory_apply writes."""
+    if node == 0 and not facts.numa.available:
+        return _boot_write(facts, f"{HUGEPAGES_DIR}/hugepages-{size_kb}kB/nr_hugepages")
     return _boot_write(facts, f"{NODES_DIR}/node{node}/hugepages/hugepages-{size_kb}kB/nr_hugepages")
 
 
@@ -193,6 +248,7 @@ def _thp(name: str, wanted: int | str, provenance: Provenance, facts: HostFacts)
             f"{knob} boots as {boot} ({source})"
             if boot is not None
             else f"nothing sets {knob} at boot: {BOOT_UNIT} does not restore it",
+            mendable=tuned_thp(facts, name) is None,
         )
     return Check(
         knob=knob,

@@ -97,8 +97,29 @@ class SysctlEntry(_Model):
 
 
 class SysctlSource(_Model):
+    """Every assignment of one key at boot, in the order the boot applies them (the probe's one answer:
+    plugins/module_utils/_sysctl_files.py). ``after_memtune``: the assignments applied after memtune's
+    own file, which memtune cannot win against."""
+
     entries: list[SysctlEntry]
     winner: SysctlEntry | None
+    after_memtune: list[SysctlEntry]
+
+
+class TunedWrite(_Model):
+    path: str
+    line: Annotated[int, Field(ge=1)]
+    knob: Literal["enabled", "defrag"]
+    value: str
+
+
+class Tuned(_Model):
+    """An active TuneD profile: another writer of memory settings at boot. Its sysctls are in
+    ``sysctl_sources``; ``thp`` are its transparent hugepage writes, which run after memtune's boot unit."""
+
+    profiles: list[str]
+    reapply_sysctl: bool
+    thp: list[TunedWrite]
 
 
 class Cgroup(_Model):
@@ -192,6 +213,7 @@ class HostFacts(_Model):
     thp: Thp | None
     sysctl: dict[str, int | str | None]
     sysctl_sources: dict[str, SysctlSource]
+    tuned: Tuned | None
     platform: Platform
     pressure: Pressure | None
     vmstat: dict[str, int]

@@ -138,6 +138,10 @@ HUGEPAGE_SIZES_KB = (2048, 1048576)
 # hugepages=<node>:<count>,... on the command line (per-node boot allocation) since 5.16.
 PER_NODE_CMDLINE_SINCE: Version = (5, 16, 0)
 CGROUP_LIMITS = ("MemoryMin", "MemoryLow", "MemoryHigh", "MemoryMax", "MemorySwapMax")
+# What a cgroup v1 memory controller can hold: memory.limit_in_bytes, which systemd sets from MemoryMax= (its
+# legacy MemoryLimit=); it ignores the others there (systemd.resource-control(5)). The host side's copy is
+# plugins/module_utils/_cgroup.py V1_FILES (tests/unit/test_contract.py keeps them equal).
+CGROUP_V1_LIMITS = ("MemoryMax",)
 
 
 def parse_version(text: str) -> Version:

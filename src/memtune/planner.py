@@ -12,7 +12,15 @@ from memtune.desired import HugepagePlan, Limit, PathCgroup, Planned, Skipped, U
 from memtune.expr import ExpressionError, Scope, compile_expression, split_expression
 from memtune.facts import HostFacts, Node
 from memtune.hugepages import spread
-from memtune.knobs import CGROUP_LIMITS, SYSCTLS, THP_CHOICES, UNIT_BYTES, format_version, parse_version
+from memtune.knobs import (
+    CGROUP_LIMITS,
+    CGROUP_V1_LIMITS,
+    SYSCTLS,
+    THP_CHOICES,
+    UNIT_BYTES,
+    format_version,
+    parse_version,
+)
 from memtune.policy import CgroupUnit, Guards, HugepagePool, When, pool_amount
 from memtune.rules import RuleContext, replacing
 from memtune.sizes import parse_percent, parse_size
@@ -278,7 +286,20 @@ class Planner:
         limits: dict[str, Limit] = {}
         used: dict[str, Any] = {}
         expressions: list[str] = []
-        for name, raw in group.limits().items():
+        wanted = group.limits()
+        if platform.cgroup.version in ("v1", "hybrid"):
+            for name in [name for name in wanted if name not in CGROUP_V1_LIMITS]:
+                self.lacking(
+                    ctx,
+                    f"cgroup.{target}.{name}",
+                    f"cgroup v1 memory controller ({platform.cgroup.version} hierarchy): it has no {name} "
+                    f"and systemd ignores {name}= (only {', '.join(CGROUP_V1_LIMITS)} applies)",
+                    (*path, name),
+                )
+                del wanted[name]
+            if not wanted:
+                return None
+        for name, raw in wanted.items():
             percent = parse_percent(raw) if isinstance(raw, str) else None
             if raw == "infinity":
                 limits[name] = "infinity"

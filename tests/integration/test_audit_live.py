@@ -75,7 +75,8 @@ def test_a_sysctl_file_that_overrides_ours_is_boot_drift_with_its_path(tuned: in
     assert check["findings"] == [
         {
             "kind": "boot_drift",
-            "message": f"{site}:2 sets vm.swappiness = {tuned + 1} at boot (it wins over memtune's file)",
+            "message": f"{site}:2 sets vm.swappiness = {tuned + 1} at boot, after memtune's file "
+            "(/etc/sysctl.d/90-memtune.conf), so it wins",
             "mendable": False,
         }
     ]

@@ -54,7 +54,7 @@ def converged(facts: dict[str, Any]) -> dict[str, Any]:
     """``facts`` with vm.swappiness = 60 set by memtune's sysctl file too (what tune leaves behind)."""
     entry = {"path": OURS, "line": 2, "value": "60"}
     facts["sysctl"]["vm.swappiness"] = 60
-    facts["sysctl_sources"]["vm.swappiness"] = {"entries": [entry], "winner": entry}
+    facts["sysctl_sources"]["vm.swappiness"] = {"entries": [entry], "winner": entry, "after_memtune": []}
     return facts
 
 
@@ -92,6 +92,7 @@ def test_a_sysctl_file_that_shadows_ours_is_boot_drift_naming_it(
     site = {"path": "/etc/sysctl.d/99-site.conf", "line": 1, "value": "30"}
     facts["sysctl_sources"]["vm.swappiness"]["entries"].append(site)
     facts["sysctl_sources"]["vm.swappiness"]["winner"] = site
+    facts["sysctl_sources"]["vm.swappiness"]["after_memtune"].append(site)  # 99-site.conf sorts after ours
     (fleet / "small.json").write_text(json.dumps(facts))
     result = run("audit", "--facts", fleet / "small.json", "--policy", swappiness_policy, "--format", "json")
     assert result.exit_code == 1

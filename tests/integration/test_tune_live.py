@@ -157,3 +157,29 @@ def test_a_sysctl_file_that_wins_at_boot_warns_or_fails(host_guard: HostState, p
     again, output = tune(policies=policies)
     assert again["changed"] is False and modules_run(output) == ["memory_facts"]
     assert any(w.startswith(expected) for w in again["memtune_warnings"]), "the converged run warns too"
+
+
+def test_a_site_file_that_sorts_before_memtunes_is_mended_and_the_audit_passes(
+    host_guard: HostState, policy_dir: Path
+) -> None:
+    """Issue 13, bug 1: /etc/sysctl.d/10-early.conf setting a managed key was read as winning over memtune's
+    file; tune saw nothing to mend, never wrote 90-memtune.conf, and the audit failed on the host forever."""
+    policy = json.loads((policy_dir / "baseline.yml").read_text())
+    policy["rules"] = policy["rules"][:1]  # only vm.swappiness: nothing else makes tune call memory_apply
+    (policy_dir / "baseline.yml").write_text(json.dumps(policy))
+    planned = policy["rules"][0]["sysctl"]["vm.swappiness"]
+    early = Path("/etc/sysctl.d/10-early-memtune-test.conf")  # removed by host_guard (*memtune*)
+    early.write_text(f"vm.swappiness = {planned + 3}\n")
+    Path("/proc/sys/vm/swappiness").write_text(str(planned))  # runtime already right: only boot differs
+    policies = [str(policy_dir)]
+
+    applied, _ = tune(policies=policies)
+    assert applied["_rc"] == 0 and applied["changed"] is True, applied.get("msg")
+    assert f"vm.swappiness = {planned}\n" in Path("/etc/sysctl.d/90-memtune.conf").read_text()
+    assert early.read_text() == f"vm.swappiness = {planned + 3}\n", "the site's file is never edited"
+    results, done = adhoc("localhost", "memtune.fleet.audit", json.dumps({"policies": policies}))
+    audited = results["localhost"]
+    (check,) = [c for c in audited["drift"]["checks"] if c["knob"] == "vm.swappiness"]
+    assert check["findings"] == [], check
+    assert check["boot_source"] == "/etc/sysctl.d/90-memtune.conf:3"  # after the two header lines
+    assert done.returncode == 0 and audited["drifted"] is False, audited["msg"]

@@ -7,23 +7,20 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 from memtune import parse_facts
 from memtune.baseline import Baseline, dump_baseline, host_state, load_baseline, moved
 from memtune.facts import FactsError, HostFacts
 
-HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
+from .trees import collect_with, sysctl_files
+
 POOL = "/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages"
 
 
 def facts(host: str = "numa2", **edit: Any) -> HostFacts:
-    data = collect(Tree(str(HOSTS / host)))
+    sources = {"vm.swappiness": [(edit["site_file"], 3, "30")]} if "site_file" in edit else {}
+    data = collect_with(host, sysctl_files(sources))
     if "swappiness" in edit:
         data["sysctl"]["vm.swappiness"] = edit["swappiness"]
-    if "site_file" in edit:
-        entry = {"path": edit["site_file"], "line": 3, "value": "30"}
-        data["sysctl_sources"]["vm.swappiness"] = {"entries": [entry], "winner": entry}
     if "boot_pool" in edit:
         data["memtune"].update(
             boot_writes={POOL: edit["boot_pool"]}, boot_unit={"installed": True, "enabled": True}

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 from memtune import DesiredState, HostFacts, parse_facts
 from memtune.drift import Kind, drift
 
-HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
+from .trees import collect_with, sysctl_files
+
 SOURCE = {"file": "policies/test.yml", "line": 3, "rule": "r", "layer": "baseline"}
 OURS = "/etc/sysctl.d/90-memtune.conf"
 THP = "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -31,10 +30,7 @@ def facts(
 ) -> HostFacts:
     """A captured host's facts; ``sources`` lists the sysctl files setting a key, ``boot_writes`` what
     memtune's boot unit writes, ``pools`` the 2 MiB pages per node now, dotted ``changes`` the rest."""
-    data = collect(Tree(str(HOSTS / host)))
-    for key, entries in (sources or {}).items():
-        listed = [{"path": path, "line": line, "value": value} for path, line, value in entries]
-        data["sysctl_sources"][key] = {"entries": listed, "winner": listed[-1] if listed else None}
+    data = collect_with(host, sysctl_files(sources or {}), keys=tuple(sources or ()))
     if boot_writes is not None:
         data["memtune"].update(boot_writes=boot_writes, boot_unit={"installed": True, "enabled": True})
     for node, count in (pools or {}).items():
@@ -261,3 +257,96 @@ def test_the_bundled_policies_on_every_captured_host(host: str) -> None:
             f.kind == Kind.unsupported for f in check.findings
         ):
             assert any(f.kind == Kind.boot_drift for f in check.findings), check
+
+
+# -- issue 13: what the next boot sets, from the probe's one answer ------------------------------------
+
+
+def test_a_site_file_sorting_before_memtunes_is_mendable_boot_drift() -> None:
+    """Bug 1 of issue 13: /etc/sysctl.d/10-early.conf setting a managed key was reported as winning over
+    memtune's file and not mendable, so tune never wrote 90-memtune.conf and the audit failed forever."""
+    sources = {"vm.swappiness": [("/etc/sysctl.d/10-early.conf", 1, "60")]}
+    result = drift(
+        plan(sysctl={"vm.swappiness": planned(10)}), facts(sources=sources, sysctl__vm_DOT_swappiness=10), "h"
+    )
+    [check] = result.checks
+    assert kinds(result) == [("vm.swappiness", None, "boot_drift")]
+    assert check.findings[0].mendable
+    assert "memtune's file does not set vm.swappiness" in check.findings[0].message
+    assert result.applicable() == [check], "tune must write memtune's file, which the boot applies later"
+    # Once memtune's file sets it, memtune's file wins at boot: converged.
+    sources["vm.swappiness"].append((OURS, 3, "10"))
+    assert not drift(
+        plan(sysctl={"vm.swappiness": planned(10)}), facts(sources=sources, sysctl__vm_DOT_swappiness=10), "h"
+    ).drifted
+
+
+def test_a_kernel_argument_loses_to_memtunes_file() -> None:
+    host = collect_with("small", {"/proc/cmdline": "root=/dev/vda sysctl.vm.swappiness=1\n"})
+    host["sysctl"]["vm.swappiness"] = 10
+    source = host["sysctl_sources"]["vm.swappiness"]
+    assert source["winner"] == {"path": "/proc/cmdline", "line": 1, "value": "1"}
+    assert source["after_memtune"] == []
+    result = drift(plan(sysctl={"vm.swappiness": planned(10)}), parse_facts(host, "small"), "small")
+    assert [f.mendable for _, f in result.findings()] == [True]
+
+
+TUNED_PROFILE = "[main]\nsummary=test\n\n[sysctl]\nvm.swappiness=30\n\n[vm]\ntransparent_hugepages=never\n"
+
+
+@pytest.mark.parametrize(("reapply", "winner_mendable"), [("1", True), ("0", False)])
+def test_an_active_tuned_profile_is_another_writer(reapply: str, winner_mendable: bool) -> None:
+    host = collect_with(
+        "small",
+        {
+            "/etc/tuned/active_profile": "site-db\n",
+            "/etc/tuned/tuned-main.conf": f"daemon = 1\nreapply_sysctl = {reapply}\n",
+            "/etc/tuned/site-db/tuned.conf": TUNED_PROFILE,
+            OURS: "vm.swappiness = 10\n",
+        },
+    )
+    host["sysctl"]["vm.swappiness"] = 10
+    host["thp"]["enabled"] = "always"
+    desired = plan(sysctl={"vm.swappiness": planned(10)}, thp={"enabled": planned("always")})
+    result = drift(desired, parse_facts(host, "small"), "small")
+    swappiness = next(check for check in result.checks if check.knob == "vm.swappiness")
+    if winner_mendable:  # TuneD re-applies the sysctl.d files after its own: memtune's file wins
+        assert swappiness.ok and swappiness.boot_source == f"{OURS}:1"
+    else:
+        assert swappiness.boot_source == "/etc/tuned/site-db/tuned.conf:5"
+        assert [(f.kind, f.mendable) for f in swappiness.findings] == [(Kind.boot_drift, False)]
+    thp = next(check for check in result.checks if check.knob == "thp.enabled")
+    assert thp.boot == "never" and "TuneD profile site-db" in (thp.boot_source or "")
+    assert [(f.kind, f.mendable) for f in thp.findings] == [(Kind.boot_drift, False)]
+
+
+def test_a_host_without_numa_nodes_audits_the_host_wide_pool(tmp_path: Path) -> None:
+    """Bug 4 of issue 13: without /sys/devices/system/node, memory_apply writes the host-wide pool, but the
+    audit said "no 2048 kB pages on node 0" (unsupported) and tune skipped it."""
+    import shutil
+
+    from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
+    from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+
+    from .trees import HOSTS
+
+    root = tmp_path / "small-without-numa"  # the captured small host, its node directories removed
+    shutil.copytree(HOSTS / "small", root, symlinks=True)
+    shutil.rmtree(root / "sys/devices/system/node")
+    host_wide = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+    (root / host_wide.lstrip("/")).write_text("0\n")
+    data = collect(Tree(str(root)))
+    assert data["numa"]["available"] is False
+    desired = plan(hugepages=[pool({"0": 16})])
+    result = drift(desired, parse_facts(data, "flat"), "flat")
+    assert kinds(result) == [("hugepages.2048kB", 0, "runtime_drift"), ("hugepages.2048kB", 0, "boot_drift")]
+    assert len(result.applicable()) == 1
+    # After memory_apply: the host-wide pool holds 16 and memtune's boot unit restores it there.
+    (root / host_wide.lstrip("/")).write_text("16\n")
+    (root / "etc/memtune").mkdir(parents=True)
+    (root / "etc/memtune/boot-tmpfiles.conf").write_text(f"w {host_wide} - - - - 16\n")
+    wants = root / "etc/systemd/system/sysinit.target.wants"
+    wants.mkdir(parents=True)
+    (root / "etc/systemd/system/memtune-boot.service").write_text("[Unit]\n")
+    (wants / "memtune-boot.service").symlink_to("/etc/systemd/system/memtune-boot.service")
+    assert not drift(desired, parse_facts(collect(Tree(str(root))), "flat"), "flat").drifted

@@ -4,28 +4,22 @@ come from the captured firecracker host (tests/fixtures/hosts), changed where a 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ansible_collections.memtune.fleet.plugins.action.tune import conflicts, read_back_problems
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 from memtune import DesiredState, HostFacts, parse_facts
+from tests.unit.trees import collect_with, sysctl_files
 
-HOST = Path(__file__).resolve().parents[2] / "fixtures" / "hosts" / "firecracker"
 SOURCE = {"file": "policies/test.yml", "line": 3, "rule": "r", "layer": "baseline"}
 OURS = "/etc/sysctl.d/90-memtune.conf"
 
 
 def facts(sources: dict[str, list[tuple[str, int, str]]] | None = None, **sysctl: Any) -> HostFacts:
     """Firecracker facts; ``sysctl`` overrides values, ``sources`` lists the sysctl files setting a key."""
-    data = collect(Tree(str(HOST)))
+    data = collect_with("firecracker", sysctl_files(sources or {}))
     data["sysctl"].update({key.replace("__", "."): value for key, value in sysctl.items()})
-    for key, entries in (sources or {}).items():
-        listed = [{"path": path, "line": line, "value": value} for path, line, value in entries]
-        data["sysctl_sources"][key] = {"entries": listed, "winner": listed[-1] if listed else None}
     return parse_facts(data, "firecracker")
 
 
@@ -45,11 +39,14 @@ def planned(value: Any) -> dict[str, Any]:
             ["vm.swappiness: /etc/sysctl.d/99-site.conf line 7 sets 30"],
         ),
         (
+            # Debian's /etc/sysctl.d/99-sysctl.conf links to /etc/sysctl.conf: applied in its sorted place.
             [(OURS, 3, "10"), ("/etc/sysctl.conf", 12, "60")],
-            ["vm.swappiness: /etc/sysctl.conf line 12 sets 60"],
+            ["vm.swappiness: /etc/sysctl.d/99-sysctl.conf line 12 sets 60"],
         ),
         ([("/etc/sysctl.d/99-site.conf", 7, "10")], []),  # the same value: no conflict
         ([("/usr/lib/sysctl.d/50-default.conf", 2, "60")], []),  # applied before memtune's file
+        # Bug 1 of issue 13: a site file that sorts before memtune's loses to it; not a conflict.
+        ([("/etc/sysctl.d/10-early.conf", 1, "60")], []),
         ([(OURS, 3, "10")], []),
     ],
 )

@@ -11,7 +11,7 @@ import pytest
 from memtune.desired import DesiredState
 from memtune.errors import PolicyError
 from memtune.explain import explain
-from memtune.facts import HostFacts
+from memtune.facts import HostFacts, parse_facts
 from memtune.hugepages import spread
 from memtune.plan import plan
 from memtune.policy import Policy, PolicySet
@@ -283,9 +283,13 @@ def test_cgroup_limits(write_policy: PolicyWriter, hosts: dict[str, HostFacts]) 
     assert data[1]["limits"] == {"MemoryHigh": ram // 2, "MemoryMax": 1536 * 1024**2}
     assert data[1]["force"] is True
     assert data[1]["provenance"]["overrides"][0]["value"] == {"MemoryHigh": ram // 2, "MemoryMax": 1024**3}
-    # firecracker runs no systemd: units are skipped, raw paths are kept
+    # firecracker runs no systemd: units are skipped, raw paths are kept; its memory controller is cgroup
+    # v1, which has no memory.swap.max: that limit is skipped at plan time (issue 13, bug 5)
     skipped = plan(hosts["firecracker"], one_rule(write_policy, body)).skipped
-    assert {entry.knob for entry in skipped} == {"cgroup.postgresql.service"}
+    assert {entry.knob for entry in skipped} == {
+        "cgroup.postgresql.service",
+        "cgroup./sys/fs/cgroup/batch.slice/job1.MemorySwapMax",
+    }
     inverted = one_rule(
         write_policy, "  - {name: inv, cgroups: [{unit: a.service, MemoryHigh: 2GiB, MemoryMax: 1GiB}]}\n"
     )
@@ -293,6 +297,28 @@ def test_cgroup_limits(write_policy: PolicyWriter, hosts: dict[str, HostFacts]) 
         PolicyError, match=r"rule 'inv': cgroups: MemoryHigh \(2147483648\) is above MemoryMax"
     ):
         plan(hosts["small"], inverted)
+
+
+def test_unit_limits_cgroup_v1_cannot_hold_are_skipped_with_the_reason(write_policy: PolicyWriter) -> None:
+    """Bug 5 of issue 13: on a cgroup v1 host a unit's MemoryHigh was planned without a word, then reported
+    as drift on every audit. systemd there sets only MemoryMax (as memory.limit_in_bytes)."""
+    from tests.unit.trees import collect_with
+
+    # The captured firecracker host (memory controller on cgroup v1, hybrid hierarchy) when systemd runs it.
+    v1 = parse_facts(collect_with("firecracker", {"/run/systemd/system/.probe": ""}), "firecracker")
+    assert (v1.platform.cgroup.version, v1.platform.systemd) == ("hybrid", True)
+    body = "  - name: pg\n    cgroups:\n    - {unit: postgresql.service, MemoryHigh: 1GiB, MemoryMax: 2GiB}\n"
+    desired = plan(v1, one_rule(write_policy, body))
+    [group] = desired.cgroups
+    assert group.limits == {"MemoryMax": 2 * 1024**3}
+    [skipped] = desired.skipped
+    assert skipped.knob == "cgroup.postgresql.service.MemoryHigh"
+    assert "cgroup v1" in skipped.reason and "only MemoryMax applies" in skipped.reason
+    only_high = "  - name: pg\n    cgroups: [{unit: postgresql.service, MemoryHigh: 1GiB}]\n"
+    assert plan(v1, one_rule(write_policy, only_high)).cgroups == []
+    required = "  - name: pg\n    required: true\n    cgroups: [{unit: a.service, MemoryHigh: 1GiB}]\n"
+    with pytest.raises(PolicyError, match=r"cgroup v1 memory controller.*the rule is required"):
+        plan(v1, one_rule(write_policy, required))
 
 
 def test_bytes_and_ratio_exclude_each_other(write_policy: PolicyWriter, hosts: dict[str, HostFacts]) -> None:

@@ -1,0 +1,19 @@
+"""Values the controller and the host must agree on, written once per side: each pair is equal."""
+
+from __future__ import annotations
+
+from ansible_collections.memtune.fleet.plugins.module_utils import _cgroup, _persist, _sysctl_files
+from memtune import drift, knobs
+
+
+def test_memtunes_sysctl_file_is_one_path() -> None:
+    assert _sysctl_files.MEMTUNE_FILE == _persist.SYSCTL_FILE == drift.MEMTUNE_SYSCTL_FILE
+
+
+def test_the_limits_a_cgroup_v1_controller_holds() -> None:
+    assert tuple(_cgroup.V1_FILES) == knobs.CGROUP_V1_LIMITS
+    assert set(_cgroup.V2_FILES) == set(knobs.CGROUP_LIMITS)
+
+
+def test_thp_directory() -> None:
+    assert _sysctl_files.THP_DIR == drift.THP_DIR
