@@ -18,7 +18,6 @@ try:
     from memtune.baseline import host_state
     from memtune.drift import Kind
     from memtune.drift import drift as host_drift
-    from memtune.facts import FactsError, HostFacts, parse_facts
     from memtune.knobs import SYSCTLS
 except ImportError:  # reported by the tune action's MEMTUNE_IMPORT_ERROR
     pass
@@ -28,6 +27,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "workloads": {"type": "list", "elements": "str"},
     "inputs": {"type": "dict"},
     "fail_on_drift": {"type": "bool", "default": True},
+    "facts_cache": {"type": "str"},
 }
 
 
@@ -44,7 +44,10 @@ class ActionModule(TuneAction):
             )
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         host = str(task_vars.get("inventory_hostname", "localhost"))
-        facts = self._probe(host, task_vars)
+        raw = self._probe(host, task_vars)
+        facts = self._facts(raw, f"{FACTS_MODULE} on {host}")
+        cache = self._facts_cache(args, task_vars)  # always probed fresh: refresh what tune plans from
+        cache.store(raw)
         drift = host_drift(self._plan(facts, args, task_vars), facts, host)
         counts = Counter(finding.kind.value for check in drift.checks for finding in check.findings)
         findings = [f"{check.name}: {finding.kind}: {finding.message}" for check, finding in drift.findings()]
@@ -56,7 +59,10 @@ class ActionModule(TuneAction):
             findings=findings,
             state=host_state(facts),
             remote_calls=1,
+            ansible_facts={"memtune": raw},
         )
+        if cache.warnings:
+            result["warnings"] = cache.warnings
         checks = len(drift.checks)
         if not drift.drifted:
             result["msg"] = f"no drift: {checks} checks pass"
@@ -66,11 +72,8 @@ class ActionModule(TuneAction):
         result["failed"] = bool(args["fail_on_drift"])
         return result
 
-    def _probe(self, host: str, task_vars: dict[str, Any]) -> HostFacts:
+    def _probe(self, host: str, task_vars: dict[str, Any]) -> dict[str, Any]:
         probed = self._remote(FACTS_MODULE, {"sysctls": sorted(SYSCTLS)}, task_vars)
-        try:
-            return parse_facts(probed.get("ansible_facts", {}), f"{FACTS_MODULE} on {host}")
-        except FactsError as exc:
-            raise AnsibleActionFail(
-                f"{exc} (are the memtune package and the memtune.fleet collection the same release?)"
-            ) from None
+        found = probed.get("ansible_facts", {})
+        raw: dict[str, Any] = found.get("memtune", found) if isinstance(found, dict) else {}
+        return raw

@@ -10,8 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ansible import constants as C
+from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.memtune.fleet.plugins.module_utils._fingerprint import fingerprint
+from ansible_collections.memtune.fleet.plugins.plugin_utils.facts_cache import FactsCache, choose_directory
 
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
@@ -37,7 +42,9 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "on_unsupported": {"type": "str", "choices": ["skip", "fail"], "default": "skip"},
     "lock_timeout": {"type": "int", "default": 60},
     "compact_retries": {"type": "int", "default": 3},
+    "facts_cache": {"type": "str"},
 }
+
 INVENTORY_VARS = ("memtune_inputs", "memtune_workloads", "memtune_group_policies", "memtune_host_policy")
 
 
@@ -62,6 +69,12 @@ def read_back_problems(applied: dict[str, Any]) -> list[str]:
     ]
 
 
+def facts_back() -> dict[str, Any]:
+    """memory_apply probes in-process and returns the facts (the probe's keys), so the next run needs no
+    probe."""
+    return {"return_facts": True, "facts_sysctls": sorted(SYSCTLS)}
+
+
 def _warning_text(warning: Any) -> str:
     event = getattr(warning, "event", None)
     return str(getattr(event, "msg", None) or warning)
@@ -81,19 +94,54 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
             )
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         passed = {name: args[name] for name in PASSED_TO_APPLY}
+        cache = self._facts_cache(args, task_vars)
         if args["rollback"]:
-            applied = self._remote(APPLY_MODULE, {"state": "absent", **passed}, task_vars)
+            applied = self._remote(APPLY_MODULE, {"state": "absent", **passed, **facts_back()}, task_vars)
+            self._keep(cache, applied, result)
             return self._finish(result, None, [], applied, remote_calls=1)
 
+        raw, source = cache.load()
+        if raw is None:
+            return self._probe_then_apply(result, args, passed, cache, task_vars)
+        desired = self._plan(self._facts(raw, source), args, task_vars)
+        applied = self._apply(desired, raw, passed, task_vars)
+        calls, stale = 1, applied.get("stale_facts", [])
+        if applied.get("stale"):  # the host changed since its last contact: plan again from what it is now
+            raw = applied["facts"]
+            desired = self._plan(self._facts(raw, "memory_apply"), args, task_vars)
+            applied = self._apply(desired, raw, passed, task_vars)
+            calls = 2
+            if applied.get("stale"):
+                raise AnsibleActionFail(
+                    "the host's facts changed again between two calls ("
+                    + ", ".join(item["fact"] for item in applied["stale_facts"])
+                    + "): the plan reads facts that do not hold still; nothing was changed"
+                )
+        result.update(facts_source="cache", stale=bool(stale), stale_facts=stale)
+        if applied.get("skipped") or (applied.get("failed") and "facts" not in applied):
+            return self._finish(result, desired, [], applied, remote_calls=calls)
+        now = self._facts(applied["facts"], APPLY_MODULE)
+        host = str(task_vars.get("inventory_hostname", "localhost"))
+        drift = [check.model_dump(mode="json") for check in host_drift(desired, now, host).applicable()]
+        result["warnings"] = conflicts(desired, now)
+        self._keep(cache, applied, result)
+        return self._finish(result, desired, drift, applied, remote_calls=calls)
+
+    def _probe_then_apply(
+        self,
+        result: dict[str, Any],
+        args: dict[str, Any],
+        passed: dict[str, Any],
+        cache: FactsCache,
+        task_vars: dict[str, Any],
+    ) -> dict[str, Any]:
+        """No facts from an earlier contact: probe, plan, and apply only when the host differs."""
         probed = self._remote(FACTS_MODULE, {"sysctls": sorted(SYSCTLS)}, task_vars)
-        try:
-            facts = parse_facts(
-                probed.get("ansible_facts", {}), f"{FACTS_MODULE} on {task_vars.get('inventory_hostname')}"
-            )
-        except FactsError as exc:
-            raise AnsibleActionFail(
-                f"{exc} (are the memtune package and the memtune.fleet collection the same release?)"
-            ) from None
+        raw = probed.get("ansible_facts", {}).get("memtune", probed.get("ansible_facts", {}))
+        facts = self._facts(raw, FACTS_MODULE)
+        cache.store(raw)
+        result.update(facts_source="probe", stale=False, stale_facts=[], ansible_facts={"memtune": raw})
+        result["warnings"] = list(cache.warnings)
         desired = self._plan(facts, args, task_vars)
         if not facts.platform.proc_sys_vm_writable:
             reason = "/proc/sys/vm is not writable on this host (a container, or not root: use become)"
@@ -106,13 +154,58 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
             raise AnsibleActionFail("; ".join(clashes) + " (fail_on_conflict is set; nothing was changed)")
         host = str(task_vars.get("inventory_hostname", "localhost"))
         drift = [check.model_dump(mode="json") for check in host_drift(desired, facts, host).applicable()]
+        result["warnings"] += clashes
         if not drift:
-            result["warnings"] = clashes
             return self._finish(result, desired, drift, None, remote_calls=1)
-        applied = self._remote(
-            APPLY_MODULE, {"desired": desired.model_dump(mode="json"), **passed}, task_vars
-        )
+        applied = self._apply(desired, raw, passed, task_vars)
+        if applied.get("stale"):
+            raise AnsibleActionFail(
+                "the host's facts changed between the probe and the apply ("
+                + ", ".join(item["fact"] for item in applied["stale_facts"])
+                + "); nothing was changed: run again"
+            )
+        self._keep(cache, applied, result)
         return self._finish(result, desired, drift, applied, remote_calls=2)
+
+    def _facts_cache(self, args: dict[str, Any], task_vars: dict[str, Any]) -> FactsCache:
+        host = str(task_vars.get("inventory_hostname", "localhost"))
+        directory = choose_directory(
+            args["facts_cache"], task_vars.get("memtune_facts_cache"), str(C.CACHE_PLUGIN)
+        )
+        task_facts = (task_vars.get("ansible_facts") or {}).get("memtune")
+        flush = bool(context.CLIARGS.get("flush_cache", False))
+        return FactsCache(host, directory, task_facts, flush, parse_facts)
+
+    @staticmethod
+    def _facts(raw: Any, source: str) -> HostFacts:
+        try:
+            return parse_facts(raw, source)
+        except FactsError as exc:
+            raise AnsibleActionFail(
+                f"{exc} (are the memtune package and the memtune.fleet collection the same release?)"
+            ) from None
+
+    def _apply(
+        self, desired: DesiredState, raw: dict[str, Any], passed: dict[str, Any], task_vars: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One memory_apply call with the plan and the fingerprint of the facts it was made from."""
+        module_args = {
+            "desired": desired.model_dump(mode="json"),
+            "fingerprint": fingerprint(raw, desired.facts_read),
+            **passed,
+            **facts_back(),
+        }
+        return self._remote(APPLY_MODULE, module_args, task_vars)
+
+    @staticmethod
+    def _keep(cache: FactsCache, applied: dict[str, Any], result: dict[str, Any]) -> None:
+        """Store the facts memory_apply saw last (after its changes) for the next run."""
+        latest = applied.get("facts_after") or applied.get("facts")
+        if isinstance(latest, dict):
+            cache.store(latest)
+            result["ansible_facts"] = {"memtune": latest}
+        result.setdefault("warnings", [])
+        result["warnings"] = [*result["warnings"], *cache.warnings]
 
     def _remote(self, module: str, module_args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         returned: dict[str, Any] = self._execute_module(

@@ -154,4 +154,9 @@ remote_calls:
   returned: always
   type: int
   sample: 1
+ansible_facts:
+  description: The facts just probed, as C(memtune); they also refresh the facts cache C(memtune.fleet.tune) plans from.
+  returned: always
+  type: dict
+  sample: {memtune: {schema_version: 1}}
 """

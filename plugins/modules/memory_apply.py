@@ -72,6 +72,25 @@ options:
     description: How many times a hugepage pool that came out short is compacted for and asked for again.
     type: int
     default: 3
+  fingerprint:
+    description:
+      - The facts the plan in O(desired) was made from, as C({path: value}) (the engine's C(facts_read) resolved on
+        those facts; paths as in C(plugins/module_utils/_fingerprint.py), for example C(memory.mem_total_kb),
+        C(numa.nodes[id=1].mem_total_kb), C(sysctl.vm.swappiness is null)).
+      - The module probes the host in-process (the collector of M(memtune.fleet.memory_facts)) under the host lock
+        and applies O(desired) only when every value is the same; otherwise it changes nothing and returns
+        RV(stale), RV(stale_facts) and the fresh RV(facts), so the caller can plan again.
+    type: dict
+  return_facts:
+    description:
+      - Return the host's facts (RV(facts), and RV(facts_after) when something changed), probed in-process as
+        M(memtune.fleet.memory_facts) does, so the caller needs no second call. Implied by O(fingerprint).
+    type: bool
+    default: false
+  facts_sysctls:
+    description: The sysctl keys RV(facts) reports, as M(memtune.fleet.memory_facts)'s O(memtune.fleet.memory_facts#module:sysctls).
+    type: list
+    elements: str
   root:
     description:
       - Test hook. Read and write below this directory instead of C(/), for example a copy of a host's C(/etc),
@@ -138,6 +157,27 @@ changed:
   returned: always
   type: bool
   sample: true
+stale:
+  description: The host's facts differ from O(fingerprint) in RV(stale_facts); nothing was changed.
+  returned: when O(fingerprint) is given
+  type: bool
+  sample: false
+stale_facts:
+  description: Each fingerprinted fact whose value differs, with the value planned from and the value found.
+  returned: when RV(stale) is true
+  type: list
+  elements: dict
+  sample: [{fact: memory.mem_total_kb, expected: 2012380, found: 4108532}]
+facts:
+  description: The host's facts before this run changed anything (the C(ansible_facts.memtune) dict of M(memtune.fleet.memory_facts)).
+  returned: when O(fingerprint) or O(return_facts) is given
+  type: dict
+  sample: {schema_version: 1, memory: {mem_total_kb: 2012380}}
+facts_after:
+  description: The host's facts after the changes, probed again.
+  returned: when O(return_facts) or O(fingerprint) is given, something changed and not in check mode
+  type: dict
+  sample: {schema_version: 1, memory: {mem_total_kb: 2012380}}
 skipped:
   description: True when the host cannot be tuned and O(on_unsupported=skip); RV(msg) says why.
   returned: when skipped
@@ -253,10 +293,16 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes impor
     Context,
     carry_out,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_desired import DesiredError, validate
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_desired import (
+    SYSCTL_KEY,
+    DesiredError,
+    validate,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_present import PlanError, plan_present
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_report import report
 from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import Systemd
+from ansible_collections.memtune.fleet.plugins.module_utils._collect import ProbeError
+from ansible_collections.memtune.fleet.plugins.module_utils._fingerprint import FactsProbe
 from ansible_collections.memtune.fleet.plugins.module_utils._platform import detect_systemd
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 
@@ -320,6 +366,9 @@ def main():
             on_unsupported=dict(type="str", choices=["skip", "fail"], default="skip"),
             lock_timeout=dict(type="int", default=60),
             compact_retries=dict(type="int", default=3),
+            fingerprint=dict(type="dict"),
+            return_facts=dict(type="bool", default=False),
+            facts_sysctls=dict(type="list", elements="str"),
             root=dict(type="path", default="/"),
         ),
         required_if=[("state", "present", ("desired", "rollback"), True)],
@@ -340,15 +389,23 @@ def main():
         want = None if absent else validate(params["desired"])
     except DesiredError as exc:
         module.fail_json(msg="invalid desired state: %s" % exc)
+    bad_keys = [key for key in params["facts_sysctls"] or [] if not SYSCTL_KEY.match(key)]
+    if bad_keys:
+        module.fail_json(msg="facts_sysctls: %r is not a vm.* or kernel.* key" % bad_keys[0])
     ctx = _context(module, tree)
+    probe = FactsProbe(params["root"], params["facts_sysctls"], params["return_facts"], params["fingerprint"])
     try:
         with _persist.HostLock(tree.path(_persist.LOCK_FILE), params["lock_timeout"]):
+            stale = probe.before()
+            if stale:
+                module.exit_json(changed=False, stale=True, stale_facts=stale, facts=probe.facts,
+                                 msg="the host's facts changed since the plan was made; nothing was changed")
             plan, changes, snapshot = _plan(module, ctx, want)
             if not module.check_mode:
                 for path in _persist.remove_stale_temps(tree):
                     ctx.warnings.append("removed %s, left by an interrupted memtune run" % path)
                 carry_out(changes)
-    except (_persist.LockTimeout, PlanError, ValueError, OSError) as exc:
+    except (_persist.LockTimeout, PlanError, ProbeError, ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
     except ApplyError as exc:
         module.fail_json(
@@ -358,6 +415,7 @@ def main():
         )
     result, failures = report(plan, ctx, applied=not module.check_mode, diff=module._diff)
     result["snapshot"] = snapshot
+    result.update(probe.after(changed=result["changed"] and not module.check_mode))
     for warning in ctx.warnings:
         module.warn(warning)
     if failures:

@@ -11,18 +11,22 @@ module: tune
 short_description: Probe a host, plan its memory settings from policies, and apply only what differs
 version_added: "0.1.0"
 description:
-  - An action that runs on the controller. It probes the host with M(memtune.fleet.memory_facts) (one remote call),
-    plans the host with memtune's engine from the policy files and the host's inventory variables, and compares the
-    plan with the facts.
-  - Only when the host differs from the plan does it run M(memtune.fleet.memory_apply) (a second remote call) and
-    check that what the kernel reports after the writes is what was planned. A converged host costs one remote
-    call and reports C(changed=false).
+  - An action that runs on the controller. It plans the host with memtune's engine from the policy files, the host's
+    inventory variables and the host's facts from its last contact (O(facts_cache)), and sends the plan in one call to
+    M(memtune.fleet.memory_apply) with a fingerprint of exactly the facts the plan read (each value's inputs, what
+    the C(when) conditions tested, the detected workloads, the kernel, the nodes). C(memory_apply) probes the host
+    in-process, applies only what differs when the fingerprint holds (nothing on a converged host), and returns
+    the fresh facts, kept for the next run. One remote call, changing or converged.
+  - When the host's facts no longer match (RAM, nodes, kernel or workloads changed), C(memory_apply) changes
+    nothing and returns the fresh facts with RV(stale); the action plans again and calls once more (two calls).
+  - With no facts from an earlier contact (the first run, C(--flush-cache), O(facts_cache=off) and no Ansible
+    fact cache), it probes with M(memtune.fleet.memory_facts) first and calls C(memory_apply) only when the host
+    differs (one call for a converged host, two otherwise). Either way it checks that what the kernel reports after
+    the writes is what was planned.
   - "Layers, lowest first: the baseline policy, the policies of the workloads detected on the host (or named in
     O(workloads)), the host's inventory groups' policies, the host's policy, then inline policies from the inventory
     variables C(memtune_group_policies) and C(memtune_host_policy). C(memtune_inputs) and C(memtune_workloads)
     from the inventory are read too; O(inputs) and O(workloads) override them."
-  - cgroup limits are not part of the probe's facts, so a plan with cgroups always makes the second call;
-    M(memtune.fleet.memory_apply) then changes only what differs.
   - Needs the C(memtune) Python package on the controller; the host needs only Python 3.8.
 extends_documentation_fragment:
   - memtune.fleet.plan
@@ -156,10 +160,32 @@ reboot_required:
   type: bool
   sample: false
 remote_calls:
-  description: Module calls made on the host (1 for a converged host, 2 with differences).
+  description: Module calls made on the host (1 with facts from the last contact, 2 when they were stale or for a
+    changing host without them).
   returned: always
   type: int
   sample: 1
+facts_source:
+  description: Where the plan's facts came from, V(cache) (the last contact) or V(probe).
+  returned: unless O(rollback)
+  type: str
+  sample: cache
+stale:
+  description: The cached facts no longer matched the host, so the plan was made again from fresh facts.
+  returned: unless O(rollback)
+  type: bool
+  sample: false
+stale_facts:
+  description: The fingerprinted facts that had changed, with the value planned from and the value found.
+  returned: unless O(rollback)
+  type: list
+  elements: dict
+  sample: [{fact: memory.mem_total_kb, expected: 2012380, found: 4108532}]
+ansible_facts:
+  description: The host's facts after the run, as C(memtune) (what M(memtune.fleet.memory_facts) returns).
+  returned: when the host was reached
+  type: dict
+  sample: {memtune: {schema_version: 1}}
 memtune_warnings:
   description: The plan's and memory_apply's warnings (conflicting sysctl files, hugepage shortfalls), also shown
     as task warnings.

@@ -81,6 +81,9 @@ class DesiredState(_Model):
     cgroups: list[UnitCgroup | PathCgroup] = []
     skipped: list[Skipped] = []
     warnings: list[str] = Field(default_factory=list)
+    # The facts this plan read (plugins/module_utils/_fingerprint.py paths): memory_apply applies the plan
+    # only to a host whose fresh facts still have the values these had when it was planned.
+    facts_read: list[str] = Field(default_factory=list)
 
     def values(self) -> dict[str, tuple[Any, Provenance]]:
         """Every planned value by knob name: ``vm.swappiness``, ``thp.enabled``, ``hugepages.2048kB``,

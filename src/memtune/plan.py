@@ -107,6 +107,8 @@ def plan(
     layers += [("host", policy) for policy in inline if policy.layer == "host"]
     resolved, input_warnings = resolve_inputs([policy for _, policy in layers], inputs or {})
     planner = Planner(facts, frozenset(chosen), resolved)
+    if workloads is None:
+        planner.saw("workloads names")  # the detected workloads chose the workload layers
     planner.warnings += warnings + input_warnings
     for layer, policy in layers:
         if policy.guards is not None:
@@ -115,6 +117,8 @@ def plan(
             planner.apply(rule)
     share = planner.guards.hugepages_min_node_free_percent
     planner.warnings += check_node_memory(planner.pools.values(), planner.memory_nodes, share)
+    if any(pool.boot for pool in planner.pools.values()):
+        planner.saw_kernel()
     cmdline, cmdline_warnings = boot_arguments(
         planner.pools.values(), facts.kernel.version, facts.kernel.release
     )
@@ -128,4 +132,5 @@ def plan(
         cgroups=[planner.cgroups[key] for key in sorted(planner.cgroups)],
         skipped=planner.skipped,
         warnings=planner.warnings,
+        facts_read=sorted(planner.reads),
     )

@@ -27,6 +27,8 @@ from memtune.sizes import parse_percent, parse_size
 from memtune.yaml_source import Path_
 
 DEFAULT_GUARDS = Guards()
+# Expression inputs that summarize a fact -> the fact path that holds it (expr._VARIABLE_FACTS).
+EXPRESSION_PATHS = {"numa.nodes": "numa.online", "workloads": "workloads names"}
 
 
 class Planner:
@@ -44,6 +46,27 @@ class Planner:
         self.cgroups: dict[str, UnitCgroup | PathCgroup] = {}
         self.version = facts.kernel.version
         self.memory_nodes = [node for node in facts.numa.nodes if node.has_memory] or list(facts.numa.nodes)
+        # The facts this plan read, as _fingerprint paths: what memory_apply checks before it applies.
+        self.reads: dict[str, None] = {}
+
+    def saw(self, *paths: str) -> None:
+        self.reads.update(dict.fromkeys(paths))
+
+    def saw_used(self, used: Mapping[str, Any]) -> None:
+        """The facts an expression read (its ``inputs``, less the inventory's), as fingerprint paths."""
+        for path in used:
+            if path.startswith("inputs.") or path == "inputs":
+                continue
+            self.saw(EXPRESSION_PATHS.get(path, path))
+
+    def saw_kernel(self) -> None:
+        self.saw("kernel.version", "kernel.release")
+
+    def saw_nodes(self) -> None:
+        """Pools read the nodes: which exist, which have memory, and how much (spread weights, the guard)."""
+        self.saw("numa.online")
+        for node in self.facts.numa.nodes:
+            self.saw(f"numa.nodes[id={node.id}].has_memory", f"numa.nodes[id={node.id}].mem_total_kb")
 
     # -- values ---------------------------------------------------------------------------------------
     def value(
@@ -62,6 +85,7 @@ class Planner:
                 source = split_expression(raw)
                 if source is not None:
                     result, used = self.scope.evaluate(compile_expression(source), unit_bytes, what, node)
+                    self.saw_used(used)
                     return self._number(ctx, path, result, unit_bytes, what), source, used
             except ExpressionError as exc:
                 raise ctx.error(f"{what}: {exc.message}", path) from None
@@ -98,18 +122,26 @@ class Planner:
     # -- when -----------------------------------------------------------------------------------------
     def matches(self, ctx: RuleContext, when: When) -> bool:
         facts = self.facts
-        if when.workload is not None and not self.workloads.intersection(when.workload):
-            return False
-        if when.ram is not None and not _within(facts.memory.mem_total_kb * 1024, when.ram.min, when.ram.max):
-            return False
-        if when.numa_nodes is not None and not _within(
-            len(facts.numa.nodes), when.numa_nodes.min, when.numa_nodes.max
-        ):
-            return False
-        if when.kernel is not None and not all(_compare(self.version, cond) for cond in when.kernel):
-            return False
-        if when.virtualization is not None and facts.platform.virtualization not in when.virtualization:
-            return False
+        if when.workload is not None:
+            self.saw("workloads names")
+            if not self.workloads.intersection(when.workload):
+                return False
+        if when.ram is not None:
+            self.saw("memory.mem_total_kb")
+            if not _within(facts.memory.mem_total_kb * 1024, when.ram.min, when.ram.max):
+                return False
+        if when.numa_nodes is not None:
+            self.saw("numa.online")
+            if not _within(len(facts.numa.nodes), when.numa_nodes.min, when.numa_nodes.max):
+                return False
+        if when.kernel is not None:
+            self.saw("kernel.version")
+            if not all(_compare(self.version, cond) for cond in when.kernel):
+                return False
+        if when.virtualization is not None:
+            self.saw("platform.virtualization")
+            if facts.platform.virtualization not in when.virtualization:
+                return False
         if when.inputs is not None and any(self.inputs.get(name) is None for name in when.inputs):
             return False
         if when.workload_version is not None and not all(
@@ -122,6 +154,7 @@ class Planner:
         given = self.inputs.get(f"{name}_version")
         if isinstance(given, str):
             return parse_version(given)
+        self.saw("workloads names", f"workloads[name={name}].version")
         for workload in self.facts.workloads:
             if workload.name == name and workload.version:
                 try:
@@ -133,9 +166,10 @@ class Planner:
     def when_expression(self, ctx: RuleContext, raw: str) -> bool:
         try:
             source = split_expression(raw) or raw
-            result, _ = self.scope.evaluate(compile_expression(source), None, "when")
+            result, used = self.scope.evaluate(compile_expression(source), None, "when")
         except ExpressionError as exc:
             raise ctx.error(f"when: {exc.message}", ("when", "expr")) from None
+        self.saw_used(used)
         return bool(result)
 
     # -- knobs ----------------------------------------------------------------------------------------
@@ -162,6 +196,8 @@ class Planner:
         knob = SYSCTLS[key]
         path = ("sysctl", key)
         release = self.facts.kernel.release
+        self.saw_kernel()
+        self.saw(f"sysctl.{key} is null")
         if key in self.facts.sysctl and self.facts.sysctl[key] is None:
             return self.lacking(ctx, key, f"kernel {release} has no {key}", path)
         if self.version is not None and self.version < knob.since:
@@ -175,6 +211,7 @@ class Planner:
                 f"{key} = {value} is outside {span.low}..{span.high}, its range on kernel {release}", path
             )
         if key == "vm.min_free_kbytes":
+            self.saw("memory.mem_total_kb")
             limit = self.facts.memory.mem_total_kb * self.guards.min_free_kbytes_max_percent / 100
             if value > limit:
                 raise ctx.error(
@@ -191,6 +228,8 @@ class Planner:
     def apply_thp(self, ctx: RuleContext, key: str, choice: str) -> None:
         path = ("thp", key)
         thp = self.facts.thp
+        self.saw_kernel()
+        self.saw("thp is null", f"thp.{key}_choices")
         if thp is None:
             return self.lacking(ctx, f"thp.{key}", "this kernel has no transparent hugepages", path)
         choices = thp.enabled_choices if key == "enabled" else thp.defrag_choices
@@ -211,6 +250,9 @@ class Planner:
         path: Path_ = ("hugepages", index, kind)
         size_kb = pool.size
         name = f"hugepages.{size_kb}kB"
+        self.saw_kernel()
+        self.saw("hugepages.sizes_kb")
+        self.saw_nodes()
         if self.facts.hugepages.sizes_kb and size_kb not in self.facts.hugepages.sizes_kb:
             return self.lacking(
                 ctx, name, f"kernel {self.facts.kernel.release} has no {size_kb} kB hugepages", path
@@ -263,11 +305,13 @@ class Planner:
                 try:
                     source = split_expression(raw) or raw
                     fraction, used = self.scope.evaluate(compile_expression(source), None, what, node)
+                    self.saw_used(used)
                     expression = source
                 except ExpressionError as exc:
                     raise ctx.error(f"{what}: {exc.message}", path) from None
             if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
                 raise ctx.error(f"{what}: expected a fraction between 0 and 1, got {fraction!r}", path)
+            self.saw("memory.mem_total_kb")
             base_kb = (node.mem_total_kb or 0) if node is not None else self.facts.memory.mem_total_kb
             pages = math.floor(base_kb * fraction / size_kb)
         if pages < 0:
@@ -279,6 +323,7 @@ class Planner:
         target = group.unit if is_unit else group.path
         path: Path_ = ("cgroups", index)
         platform = self.facts.platform
+        self.saw("platform.cgroup.memory_controller", "platform.cgroup.version", "platform.systemd")
         if not platform.cgroup.memory_controller or platform.cgroup.version == "none":
             return self.lacking(ctx, f"cgroup.{target}", "this host has no cgroup memory controller", path)
         if is_unit and not platform.systemd:
@@ -304,6 +349,7 @@ class Planner:
             if raw == "infinity":
                 limits[name] = "infinity"
             elif percent is not None:
+                self.saw("memory.mem_total_kb")
                 limits[name] = self.facts.memory.mem_total_kb * 1024 * int(percent * 100) // 10000
                 used["memory.mem_total_kb"] = self.facts.memory.mem_total_kb
             else:

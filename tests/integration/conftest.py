@@ -16,6 +16,15 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(autouse=True)
+def facts_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test starts with an empty facts cache of its own (the tune action's MEMTUNE_FACTS_CACHE), so
+    what an earlier test left does not decide how many calls a later one makes."""
+    directory = tmp_path_factory.mktemp("facts-cache")
+    monkeypatch.setenv("MEMTUNE_FACTS_CACHE", str(directory))
+    return directory
+
+
 def ansible_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(

@@ -73,9 +73,11 @@ def test_tune_applies_converges_with_one_call_and_rolls_back(host_guard: HostSta
     assert plan["sysctl"]["vm.swappiness"]["provenance"]["file"] == str(policy_dir / "baseline.yml")
     assert plan["sysctl"]["vm.swappiness"]["provenance"]["rule"] == "swappiness"
 
+    # The check run left the facts in the cache: this run plans from them and makes one call (issue 15).
     applied, output = tune(policies=policies)
-    assert applied["_rc"] == 0 and applied["changed"] is True and applied["remote_calls"] == 2, applied
-    assert modules_run(output) == ["memory_facts", "memory_apply"]
+    assert applied["_rc"] == 0 and applied["changed"] is True and applied["remote_calls"] == 1, applied
+    assert (applied["facts_source"], applied["stale"]) == ("cache", False)
+    assert modules_run(output) == ["memory_apply"]
     assert Path("/proc/sys/vm/swappiness").read_text().strip() == str(
         plan["sysctl"]["vm.swappiness"]["value"]
     )
@@ -91,7 +93,7 @@ def test_tune_applies_converges_with_one_call_and_rolls_back(host_guard: HostSta
     again, output = tune(policies=policies)
     assert again["_rc"] == 0 and again["changed"] is False and again["differences"] == [], again
     assert again["remote_calls"] == 1
-    assert modules_run(output) == ["memory_facts"], "a converged host must cost one remote call"
+    assert modules_run(output) == ["memory_apply"], "a converged host must cost one remote call"
 
     rolled, output = tune(rollback=True)
     assert rolled["_rc"] == 0 and rolled["changed"] is True, rolled
@@ -155,7 +157,7 @@ def test_a_sysctl_file_that_wins_at_boot_warns_or_fails(host_guard: HostState, p
     expected = f"vm.swappiness: {site} line 2 sets {planned + 1} and is applied after memtune's file at boot"
     assert any(w.startswith(expected) for w in applied["memtune_warnings"]), applied["memtune_warnings"]
     again, output = tune(policies=policies)
-    assert again["changed"] is False and modules_run(output) == ["memory_facts"]
+    assert again["changed"] is False and modules_run(output) == ["memory_apply"]
     assert any(w.startswith(expected) for w in again["memtune_warnings"]), "the converged run warns too"
 
 
@@ -183,3 +185,58 @@ def test_a_site_file_that_sorts_before_memtunes_is_mended_and_the_audit_passes(
     assert check["findings"] == [], check
     assert check["boot_source"] == "/etc/sysctl.d/90-memtune.conf:3"  # after the two header lines
     assert done.returncode == 0 and audited["drifted"] is False, audited["msg"]
+
+
+def test_a_policy_change_costs_one_call_and_a_changed_fact_two(
+    host_guard: HostState, policy_dir: Path, facts_cache: Path
+) -> None:
+    """Issue 15: plan from the facts of the last contact, one memory_apply call with a fingerprint; when a
+    fingerprinted fact changed (here the kernel version in the cached facts, which decides vm.swappiness's
+    range), memory_apply writes nothing and says stale, and the action plans again from the fresh facts."""
+    policies = [str(policy_dir)]
+    first, output = tune(policies=policies)
+    assert first["facts_source"] == "probe" and modules_run(output) == ["memory_facts", "memory_apply"]
+    policy = json.loads((policy_dir / "baseline.yml").read_text())
+    policy["rules"][0]["sysctl"]["vm.swappiness"] += 2  # a new policy version
+    (policy_dir / "baseline.yml").write_text(json.dumps(policy))
+
+    second, output = tune(policies=policies)
+    assert (second["changed"], second["remote_calls"], second["facts_source"]) == (True, 1, "cache"), second
+    assert modules_run(output) == ["memory_apply"]
+    assert int(Path("/proc/sys/vm/swappiness").read_text()) == policy["rules"][0]["sysctl"]["vm.swappiness"]
+
+    [entry_path] = facts_cache.glob("*.json")
+    entry = json.loads(entry_path.read_text())
+    real = entry["facts"]["kernel"]["version"]
+    entry["facts"]["kernel"].update(version=[2, 6, 32], release="2.6.32-fake")
+    entry_path.write_text(json.dumps(entry))
+    policy["rules"][0]["sysctl"]["vm.swappiness"] += 1
+    (policy_dir / "baseline.yml").write_text(json.dumps(policy))
+    third, output = tune(policies=policies)
+    assert third["stale"] is True and third["remote_calls"] == 2, third
+    assert modules_run(output) == ["memory_apply", "memory_apply"]
+    assert {item["fact"]: item["found"] for item in third["stale_facts"]}["kernel.version"] == real
+    assert third["changed"] is True
+    assert int(Path("/proc/sys/vm/swappiness").read_text()) == policy["rules"][0]["sysctl"]["vm.swappiness"]
+    assert json.loads(entry_path.read_text())["facts"]["kernel"]["version"] == real, "the cache is refreshed"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "{not json",
+        '{"memtune_facts_cache": 99, "host": "localhost", "facts": {}}',
+        '{"memtune_facts_cache": 1}',
+    ],
+)
+def test_a_bad_cache_entry_is_a_warning_and_the_host_is_probed(
+    host_guard: HostState, policy_dir: Path, facts_cache: Path, entry: str
+) -> None:
+    bad = facts_cache / "localhost.json"
+    bad.write_text(entry)
+    result, output = tune("--check", policies=[str(policy_dir)])
+    assert result["_rc"] == 0 and result["facts_source"] == "probe", result
+    assert modules_run(output)[0] == "memory_facts"
+    assert any(f"ignoring the facts cache entry {bad}" in w for w in result["memtune_warnings"]), result
+    assert json.loads(bad.read_text())["memtune_facts_cache"] == 1, "rewritten with the probed facts"
+    assert host_guard.differences(HostState()) == []
