@@ -58,7 +58,7 @@ def resolve(facts, path):
         if match:
             head, index, field, wanted = match.groups()
             if head:
-                value, _ = _walk_key(value, [head]) if isinstance(value, dict) else (MISSING, [])
+                value = _walk_key(value, [head])[0] if isinstance(value, dict) else MISSING
             value = _select(value, index, field, wanted) if value is not MISSING else MISSING
             parts = parts[1:]
         elif isinstance(value, dict):

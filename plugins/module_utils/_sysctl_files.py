@@ -109,7 +109,7 @@ def tuned_profile(tree):
     active = (tree.read(TUNED_ACTIVE, optional=True) or "").split()
     if not active:
         return None
-    main = dict((key, value) for _, section, key, value in parse_ini("[main]\n" + (
+    main = dict((key, value) for _line, section, key, value in parse_ini("[main]\n" + (
         tree.read(TUNED_MAIN, optional=True) or "")) if section == "main")
     reapply = main.get("reapply_sysctl", "1").strip().lower() not in ("0", "false", "no", "off")
     result = {"profiles": active, "reapply_sysctl": reapply, "sysctl": [], "thp": []}
@@ -125,7 +125,7 @@ def tuned_profile(tree):
                       % (name, name, ", ".join(TUNED_PROFILE_DIRS)))
             return
         entries = parse_ini(tree.read(path) or "")
-        for _, section, key, value in entries:
+        for _line, section, key, value in entries:
             if section == "main" and key == "include":
                 for parent in value.replace(",", " ").split():
                     load(parent, depth + 1)

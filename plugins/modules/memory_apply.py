@@ -74,9 +74,9 @@ options:
     default: 3
   fingerprint:
     description:
-      - The facts the plan in O(desired) was made from, as C({path: value}) (the engine's C(facts_read) resolved on
-        those facts; paths as in C(plugins/module_utils/_fingerprint.py), for example C(memory.mem_total_kb),
-        C(numa.nodes[id=1].mem_total_kb), C(sysctl.vm.swappiness is null)).
+      - The facts the plan in O(desired) was made from, a mapping of fact path to value (the engine's C(facts_read)
+        resolved on those facts; paths as in C(plugins/module_utils/_fingerprint.py), for example
+        C(memory.mem_total_kb), C(numa.nodes[id=1].mem_total_kb) or C(sysctl.vm.swappiness is null)).
       - The module probes the host in-process (the collector of M(memtune.fleet.memory_facts)) under the host lock
         and applies O(desired) only when every value is the same; otherwise it changes nothing and returns
         RV(stale), RV(stale_facts) and the fresh RV(facts), so the caller can plan again.
