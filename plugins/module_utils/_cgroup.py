@@ -67,9 +67,10 @@ def kernel_value(value):
 def read_raw_value(text, flavor):
     if text is None:
         return None
-    if text == "max" or (flavor == "v1" and text.isdigit() and int(text) >= V1_UNLIMITED):
+    digits = text.isascii() and text.isdigit()  # int() takes non-ASCII digits a kernel never writes
+    if text == "max" or (flavor == "v1" and digits and int(text) >= V1_UNLIMITED):
         return "infinity"
-    return int(text) if text.isdigit() else text
+    return int(text) if digits else text
 
 
 def raw_flavor(tree, path):

@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.memtune.fleet.plugins.module_utils import _platform
 from ansible_collections.memtune.fleet.plugins.module_utils._memtune_state import read_memtune_state
 from ansible_collections.memtune.fleet.plugins.module_utils._numa import HUGEPAGES_DIR, read_numa, read_pools
 from ansible_collections.memtune.fleet.plugins.module_utils._procfs import (
+    MAX_CPUS,
+    parse_cpulist,
     parse_bracketed,
     parse_kernel_version,
     parse_key_values,
@@ -34,6 +38,9 @@ VMSTAT_COUNTERS = (
     "thp_fault_alloc", "thp_fault_fallback",
 )
 THP_DIR = "/sys/kernel/mm/transparent_hugepage"
+# Every knob memtune manages holds one integer; another value in its file is damage, not a value.
+INTEGER_SYSCTLS = frozenset(MANAGED_SYSCTLS)
+MAX_SYSCTL_TEXT = 4096  # PAGE_SIZE: the most a /proc/sys file writes for one value
 
 
 class ProbeError(Exception):
@@ -45,12 +52,33 @@ def sysctl_path(key):
 
 
 def read_sysctls(tree, keys):
-    """{key: value}; None for a knob this kernel does not have."""
+    """{key: value}; None for a knob this kernel does not have, or (with a warning) whose file holds
+    what no kernel writes there: not an integer for a managed knob, unprintable or over-long text."""
     values = {}
+    if keys and not tree.exists("/proc/sys"):
+        tree.warn("no /proc/sys in %s: every sysctl value is unknown, reported as null" % tree.root)
+        return {key: None for key in keys}
     for key in keys:
-        text = tree.read(sysctl_path(key), optional=True)
-        values[key] = None if text is None else sysctl_value(text)
+        path = sysctl_path(key)
+        text = tree.read(path, optional=True)
+        values[key] = None if text is None else _checked_sysctl(tree, key, path, text)
     return values
+
+
+def _checked_sysctl(tree, key, path, text):
+    value = sysctl_value(text)
+    if isinstance(value, int):
+        return value
+    if key in INTEGER_SYSCTLS:
+        problem = "not an integer within 64 bits"
+    elif len(value) > MAX_SYSCTL_TEXT:
+        problem = "longer than %d characters" % MAX_SYSCTL_TEXT
+    elif not value.isprintable():
+        problem = "unprintable characters"
+    else:
+        return value
+    tree.warn("%s: %s holds %r, %s: reported as null" % (key, path, value[:40], problem))
+    return None
 
 
 def memory_facts(meminfo, swaps_text):
@@ -72,10 +100,21 @@ def memory_facts(meminfo, swaps_text):
     }
 
 
-def single_node(meminfo, cpuinfo, pools):
+def host_cpus(tree, cpuinfo):
+    """The CPU ids of a host without NUMA nodes: /proc/cpuinfo's processors, else /sys's online list."""
+    if cpuinfo:
+        return list(range(sum(1 for line in cpuinfo.splitlines() if line.startswith("processor"))))
+    text = tree.read("/sys/devices/system/cpu/online", optional=True)
+    try:
+        return parse_cpulist(text or "", MAX_CPUS)
+    except ValueError as exc:
+        tree.warn("/sys/devices/system/cpu/online: not a cpu list (%s)" % exc)
+        return []
+
+
+def single_node(meminfo, cpus, pools):
     """The one node a kernel without NUMA support has: the whole host, and its pools are the host's
     (memory_apply writes them in /sys/kernel/mm/hugepages)."""
-    cpus = list(range(sum(1 for line in cpuinfo.splitlines() if line.startswith("processor"))))
     node_pools = {size: {key: pool.get(key) for key in ("nr", "free", "surplus")}
                   for size, pool in pools.items()}
     return {"id": 0, "mem_total_kb": meminfo["MemTotal"], "mem_free_kb": meminfo.get("MemFree"),
@@ -104,24 +143,72 @@ def vmstat_facts(text):
 
 def kernel_facts(tree):
     release = tree.read("/proc/sys/kernel/osrelease") or ""
+    if len(release) > 256 or not release.isprintable():
+        tree.warn("/proc/sys/kernel/osrelease holds %r, not a kernel release: reported as empty" % release[:40])
+        release = ""
     version = parse_kernel_version(release)
     if version is None:
         tree.warn("kernel release %r has no version number" % release)
     return {"release": release, "version": version, "cmdline": tree.read("/proc/cmdline", optional=True)}
 
 
-def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
-    """The facts dict for the host whose files ``tree`` reads. Raises ProbeError without /proc/meminfo."""
-    meminfo_text = tree.read("/proc/meminfo", optional=True)
-    meminfo = parse_meminfo(meminfo_text or "")
+def host_meminfo(tree):
+    """-> (/proc/meminfo's fields, None) or ({...}, why it gives no MemTotal). A field given twice with
+    different values is dropped with a warning; for MemTotal, which every size is computed from, the
+    tree contradicts itself and the probe stops (ProbeError)."""
+    text = tree.read("/proc/meminfo", optional=True)
+    if text is None:
+        return {}, "no /proc/meminfo"
+    repeated = {}
+    meminfo = parse_meminfo(text, repeated)
+    for field, values in sorted(repeated.items()):
+        shown = ", ".join(str(value) for value in values[:4])
+        if len(set(values)) == 1:
+            tree.warn("/proc/meminfo: %s is given %d times" % (field, len(values)))
+        elif field == "MemTotal":
+            raise ProbeError("%s: MemTotal is given %d times with different values (%s): the host's memory "
+                             "cannot be told" % (os.path.join(tree.root, "proc/meminfo"), len(values), shown))
+        else:
+            del meminfo[field]
+            tree.warn("/proc/meminfo: %s is given %d times with different values (%s): reported as null"
+                      % (field, len(values), shown))
+    if meminfo.get("MemTotal") == 0:
+        del meminfo["MemTotal"]
+        return meminfo, "/proc/meminfo says MemTotal is 0"
     if "MemTotal" not in meminfo:
-        raise ProbeError("%s has no readable MemTotal: not the root of a Linux host"
-                         % tree.path("/proc/meminfo"))
-    cpuinfo = tree.read("/proc/cpuinfo", optional=True) or ""
+        return meminfo, "/proc/meminfo has no readable MemTotal line"
+    return meminfo, None
+
+
+def meminfo_from_nodes(tree, meminfo, why, nodes):
+    """A tree without a usable /proc/meminfo (a capture of /sys alone): MemTotal and MemFree summed over
+    the NUMA nodes, with a warning; ProbeError when a node lacks them too."""
+    totals = [node["mem_total_kb"] for node in nodes]
+    if not totals or None in totals or not sum(totals):
+        raise ProbeError("%s: %s, and no NUMA node meminfo to sum instead: not the root of a Linux host "
+                         "(no readable MemTotal)" % (tree.root, why))
+    meminfo = dict(meminfo, MemTotal=sum(totals))
+    free = [node["mem_free_kb"] for node in nodes]
+    summed = "mem_total_kb"
+    if None not in free:
+        meminfo["MemFree"] = sum(free)
+        summed += " and mem_free_kb"
+    tree.warn("%s: memory.%s summed over the %d NUMA nodes' meminfo (lazily onlined memory can make it "
+              "less than the host's); the other /proc/meminfo fields are null" % (why, summed, len(nodes)))
+    return meminfo
+
+
+def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
+    """The facts dict for the host whose files ``tree`` reads. Without /proc/meminfo, MemTotal comes from
+    the NUMA nodes (with a warning); raises ProbeError when neither has it."""
+    meminfo, why = host_meminfo(tree)
     numa = read_numa(tree)
+    if why is not None:
+        meminfo = meminfo_from_nodes(tree, meminfo, why, numa["nodes"])
+    cpuinfo = tree.read("/proc/cpuinfo", optional=True) or ""
     pools = read_pools(tree, HUGEPAGES_DIR)
     if not numa["nodes"]:
-        numa["nodes"] = [single_node(meminfo, cpuinfo, pools)]
+        numa["nodes"] = [single_node(meminfo, host_cpus(tree, cpuinfo), pools)]
     pressure_text = tree.read("/proc/pressure/memory", optional=True)
     keys = list(sysctl_keys)
     cgroup = _platform.detect_cgroup(tree, tree.read("/proc/self/mountinfo", optional=True))

@@ -50,7 +50,7 @@ def parse_dropin(text):
         name, sep, value = line.strip().partition("=")
         if sep and name in V2_FILES:
             value = value.strip()
-            limits[name] = int(value) if value.isdigit() else value
+            limits[name] = int(value) if value.isascii() and value.isdigit() else value
     return limits
 
 
@@ -69,10 +69,20 @@ def _snapshot(tree):
         return None
     try:
         snapshot = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter's stack
         tree.warn("%s is not valid JSON" % SNAPSHOT)
         return None
-    return snapshot if isinstance(snapshot, dict) else None
+    if not isinstance(snapshot, dict):
+        tree.warn("%s is not a JSON object: ignored" % SNAPSHOT)
+        return None
+    return snapshot
+
+
+def _member(snapshot, section, name, kind):
+    """snapshot[section][name] when it is a ``kind``, else an empty one (a damaged snapshot reads as empty)."""
+    value = snapshot.get(section) if snapshot else None
+    value = value.get(name) if isinstance(value, dict) else None
+    return value if isinstance(value, kind) else kind()
 
 
 def _runtime(tree, path):
@@ -92,7 +102,7 @@ def read_cgroups(tree, snapshot, mount):
             runtime = _runtime(tree, unit_cgroup(unit, mount)) if mount else None
             entries.append({"unit": unit, "path": None, "boot": parse_dropin(tree.read(dropin) or ""),
                             "runtime": runtime})
-    managed = (snapshot or {}).get("runtime", {}).get("cgroups", {})
+    managed = _member(snapshot, "runtime", "cgroups", dict)
     for path in sorted(key for key in managed if key.startswith("/")):
         entries.append({"unit": None, "path": path, "boot": None, "runtime": _runtime(tree, path)})
     return entries
@@ -119,7 +129,7 @@ def read_memtune_state(tree, cgroup_mount):
         "boot_unit": {"installed": tree.exists(BOOT_UNIT), "enabled": tree.exists(BOOT_UNIT_LINK)},
         "boot_writes": parse_boot_conf(boot_conf) if boot_conf else {},
         "snapshot": snapshot is not None,
-        "owned_cmdline": list((snapshot or {}).get("owned", {}).get("kernel_cmdline", [])),
+        "owned_cmdline": [arg for arg in _member(snapshot, "owned", "kernel_cmdline", list) if isinstance(arg, str)],
         "bootloader": read_bootloader(tree),
         "cgroups": read_cgroups(tree, snapshot, cgroup_mount),
     }

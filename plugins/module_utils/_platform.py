@@ -38,12 +38,21 @@ def detect_container(tree):
         return "podman"
     text = tree.read("/run/systemd/container", optional=True)
     if text:
-        return text
+        return _manager_name(tree, "/run/systemd/container", text)
     environ = tree.read("/proc/1/environ", optional=True) or ""
     for item in environ.split("\0"):
         if item.startswith("container="):
-            return item.partition("=")[2] or "container-other"
+            return _manager_name(tree, "/proc/1/environ", item.partition("=")[2])
     return None
+
+
+def _manager_name(tree, path, name):
+    """A container manager's name as systemd writes it (a short word), else "container-other"."""
+    if name and len(name) <= 64 and name.isprintable() and " " not in name:
+        return name
+    if name:
+        tree.warn("%s: %r is not a container manager's name: reported as container-other" % (path, name[:40]))
+    return "container-other"
 
 
 def detect_cgroup(tree, mountinfo):

@@ -1,22 +1,54 @@
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure parsers for /proc and /sys file formats: text in, plain data out. Garbled lines are skipped."""
+"""Pure parsers for /proc and /sys file formats: text in, plain data out. Garbled lines are skipped.
+
+Numbers are read as the kernel writes them: ASCII digits within 64 bits (``parse_int``); anything else
+(``int()`` would take '٣', '1_0' or '+5'; ``float()`` 'nan') makes the line garbled, never a value.
+"""
 
 from __future__ import annotations
 
 import re
 
-_KERNEL_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
-_MEMINFO_LINE = re.compile(r"^(?:Node \d+ )?([A-Za-z0-9_()]+):\s+(\d+)(?:\s+kB)?$")
+_KERNEL_VERSION = re.compile(r"^([0-9]+)\.([0-9]+)(?:\.([0-9]+))?")
+_MEMINFO_LINE = re.compile(r"^(?:Node [0-9]+ )?([A-Za-z0-9_()]+):\s+([0-9]+)(?:\s+kB)?$", re.ASCII)
+_DECIMAL = re.compile(r"^[0-9]{1,20}(?:\.[0-9]{1,20})?$", re.ASCII)
+# Bounds on kernel id lists, with room above the kernel's own: CONFIG_NR_CPUS goes up to 8192 (x86's
+# MAXSMP) and MAX_NUMNODES is 1 << NODES_SHIFT, NODES_SHIFT at most 10 (include/linux/numa.h, Kconfig).
+MAX_CPUS = 1 << 16
+MAX_NODES = 1 << 10
+INT64_MIN, UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
 
-def parse_meminfo(text):
-    """/proc/meminfo or /sys/.../nodeN/meminfo -> {field: int}; values in kB, counts as they are."""
+def parse_int(text):
+    """The integer a kernel file writes (ASCII digits, an optional minus, within 64 bits), else None.
+    Stricter than int(): no '+', '_', inner spaces or non-ASCII digits (int('٣') is 3)."""
+    text = text.strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not digits or len(digits) > 20 or not (digits.isascii() and digits.isdigit()):
+        return None
+    value = int(text)
+    return value if INT64_MIN <= value <= UINT64_MAX else None
+
+
+def parse_meminfo(text, repeated=None):
+    """/proc/meminfo or /sys/.../nodeN/meminfo -> {field: int}; values in kB, counts as they are.
+
+    A field given more than once keeps its first value; when ``repeated`` (a dict) is given, it maps
+    each such field to all the values it was given, in order.
+    """
     fields = {}
     for line in text.splitlines():
         match = _MEMINFO_LINE.match(line.strip())
-        if match:
-            fields[match.group(1)] = int(match.group(2))
+        if not match:
+            continue
+        name, value = match.group(1), parse_int(match.group(2))
+        if value is None:
+            continue
+        if name not in fields:
+            fields[name] = value
+        elif repeated is not None:
+            repeated.setdefault(name, [fields[name]]).append(value)
     return fields
 
 
@@ -25,8 +57,9 @@ def parse_key_values(text):
     values = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            values[parts[0]] = int(parts[1])
+        value = parse_int(parts[1]) if len(parts) == 2 else None
+        if value is not None:
+            values[parts[0]] = value
     return values
 
 
@@ -37,9 +70,8 @@ def parse_swaps(text):
         parts = line.split()
         if len(parts) != 5:
             continue
-        try:
-            size, used, priority = int(parts[2]), int(parts[3]), int(parts[4])
-        except ValueError:
+        size, used, priority = parse_int(parts[2]), parse_int(parts[3]), parse_int(parts[4])
+        if size is None or used is None or priority is None or size < 0 or used < 0:
             continue
         # Paths with spaces are escaped as \040 by the kernel.
         path = parts[0].replace("\\040", " ")
@@ -58,28 +90,44 @@ def parse_pressure(text):
         values = {}
         for item in parts[1:]:
             name, _sep, value = item.partition("=")
-            try:
-                values[name] = int(value) if name == "total" else float(value)
-            except ValueError:
+            number = parse_int(value) if name == "total" else (float(value) if _DECIMAL.match(value) else None)
+            if number is None or (name == "total" and number < 0):
                 break
+            values[name] = number
         else:
             if set(values) >= {"avg10", "avg60", "avg300", "total"}:
                 pressure[parts[0]] = values
     return pressure
 
 
-def parse_cpulist(text):
-    """A kernel cpulist/nodelist such as ``0-3,8,10-11`` -> [0, 1, 2, 3, 8, 10, 11]."""
-    items = []
+def parse_cpulist(text, limit=MAX_CPUS):
+    """A kernel cpulist/nodelist such as ``0-3,8,10-11`` -> [0, 1, 2, 3, 8, 10, 11] (sorted, unique).
+
+    Raises ValueError for anything the kernel does not write: non-ASCII digits, a range that runs
+    backwards, an id of ``limit`` or more, or more than ``limit`` ids in all (so ``0-4294967295`` costs
+    no time and no memory)."""
+    items, count = set(), 0
     for chunk in text.strip().split(","):
         chunk = chunk.strip()
         if not chunk:
             continue
         first, _sep, last = chunk.partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
-            raise ValueError("not a cpu list: %r" % text)
-        items.extend(range(int(first), int(last or first) + 1))
-    return items
+        start, end = _list_id(first, text), _list_id(last or first, text)
+        if end < start:
+            raise ValueError("range %s runs backwards in %r" % (chunk, text[:40]))
+        if end >= limit:
+            raise ValueError("id %d is beyond the kernel's limit (%d) in %r" % (end, limit - 1, text[:40]))
+        count += end - start + 1
+        if count > limit:
+            raise ValueError("more than %d ids in %r" % (limit, text[:40]))
+        items.update(range(start, end + 1))
+    return sorted(items)
+
+
+def _list_id(word, text):
+    if not (word.isascii() and word.isdigit() and len(word) <= 20):
+        raise ValueError("not a cpu list: %r" % text[:40])
+    return int(word)
 
 
 def parse_bracketed(text):
@@ -120,9 +168,8 @@ def parse_mountinfo(text):
 
 
 def sysctl_value(text):
-    """A /proc/sys value: an int when it is one, else the string with runs of white space folded."""
+    """A /proc/sys value: an int when it is one (``parse_int``), else the string with runs of white space
+    folded."""
     folded = " ".join(text.split())
-    try:
-        return int(folded)
-    except ValueError:
-        return folded
+    value = parse_int(folded)
+    return folded if value is None else value

@@ -146,7 +146,7 @@ def tuned_profile(tree):
 
 def _masked(tree, path):
     """A link to /dev/null masks the name (sysctl.d(5))."""
-    return tree.readlink(path) is not None and tree.resolve(path) == "/dev/null"
+    return tree.readlink(path) is not None and tree.realpath(path) == "/dev/null"
 
 
 def sysctl_d_files(tree):
@@ -182,11 +182,11 @@ def boot_order(tree, systemd=True, tuned=None):
             after = True
             continue
         text = tree.read(path)
-        linked.add(tree.resolve(path))
+        linked.add(tree.realpath(path))
         if text is not None:
             order.append((path, parse_sysctl_conf(text), after))
     conf_applied = not systemd or reapply
-    if conf_applied and tree.exists(SYSCTL_CONF) and tree.resolve(SYSCTL_CONF) not in linked:
+    if conf_applied and tree.exists(SYSCTL_CONF) and tree.realpath(SYSCTL_CONF) not in linked:
         order.append((SYSCTL_CONF, parse_sysctl_conf(tree.read(SYSCTL_CONF) or ""), True))
     if tuned and not reapply:
         order.extend((path, writes, True) for path, writes in tuned_writes.items())

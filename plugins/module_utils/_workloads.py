@@ -25,7 +25,8 @@ _BY_JAVA_CLASS = (
     ("kafka.Kafka", "kafka"),
 )
 _KAFKA_JAR = re.compile(r"kafka_[0-9.]+-([0-9][0-9A-Za-z.\-]*?)\.jar")
-_PG_BIN = re.compile(r"/postgresql/([0-9.]+)/bin/")
+_PG_BIN = re.compile(r"/postgresql/([0-9.]{1,16})/bin/")
+_PG_VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4})?", re.ASCII)  # what PG_VERSION holds: "15", "9.6"
 WORKLOADS = ("postgresql", "mysql", "redis", "mongodb", "elasticsearch", "kafka", "kvm_host",
              "kubernetes", "oracle", "sap_hana")
 
@@ -58,9 +59,9 @@ def _postgres_version(tree, pid, argv):
             data_dir = words[index + 1]
         elif word.startswith("-D") and len(word) > 2:
             data_dir = word[2:]
-    if data_dir:
+    if data_dir and data_dir.startswith("/"):  # a relative one is relative to a cwd we do not know
         version = tree.read(os.path.join(data_dir, "PG_VERSION"), optional=True)
-        if version:
+        if version and _PG_VERSION.fullmatch(version):
             return version
     exe = tree.readlink("/proc/%s/exe" % pid) or (words[0] if words else "")
     match = _PG_BIN.search(exe)
@@ -80,7 +81,7 @@ def detect_workloads(tree, pids_limit=20):
     """[{name, pids, evidence: [{pid, comm, match}], version}] sorted by name."""
     found = {}
     for pid in tree.listdir("/proc"):
-        if not pid.isdigit():
+        if not (pid.isascii() and pid.isdigit()):
             continue
         comm = tree.read("/proc/%s/comm" % pid, optional=True)
         if not comm:

@@ -195,6 +195,7 @@ ansible_facts:
 
 import os
 import re
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -227,6 +228,10 @@ def main():
         facts = collect(Tree(root), module.params["sysctls"], module.params["workloads"])
     except ProbeError as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # a bug: the task fails with a message, never a bare traceback
+        module.fail_json(msg="memory_facts failed on %s with %s: %s (a bug in memtune: please report it with "
+                         "the exception shown with -vvv)" % (root, type(exc).__name__, exc),
+                         exception=traceback.format_exc())
     module.exit_json(changed=False, ansible_facts={"memtune": facts})
 
 
