@@ -8,14 +8,18 @@ import os
 
 from ansible_collections.memtune.fleet.plugins.module_utils import _platform
 from ansible_collections.memtune.fleet.plugins.module_utils._memtune_state import read_memtune_state
-from ansible_collections.memtune.fleet.plugins.module_utils._numa import HUGEPAGES_DIR, read_numa, read_pools
+from ansible_collections.memtune.fleet.plugins.module_utils._numa import (
+    HUGEPAGES_DIR,
+    checked_meminfo,
+    read_numa,
+    read_pools,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._procfs import (
     MAX_CPUS,
-    parse_cpulist,
     parse_bracketed,
+    parse_cpulist,
     parse_kernel_version,
     parse_key_values,
-    parse_meminfo,
     parse_pressure,
     parse_swaps,
     sysctl_value,
@@ -144,7 +148,8 @@ def vmstat_facts(text):
 def kernel_facts(tree):
     release = tree.read("/proc/sys/kernel/osrelease") or ""
     if len(release) > 256 or not release.isprintable():
-        tree.warn("/proc/sys/kernel/osrelease holds %r, not a kernel release: reported as empty" % release[:40])
+        tree.warn("/proc/sys/kernel/osrelease holds %r, not a kernel release: reported as empty"
+                  % release[:40])
         release = ""
     version = parse_kernel_version(release)
     if version is None:
@@ -159,19 +164,12 @@ def host_meminfo(tree):
     text = tree.read("/proc/meminfo", optional=True)
     if text is None:
         return {}, "no /proc/meminfo"
-    repeated = {}
-    meminfo = parse_meminfo(text, repeated)
-    for field, values in sorted(repeated.items()):
-        shown = ", ".join(str(value) for value in values[:4])
-        if len(set(values)) == 1:
-            tree.warn("/proc/meminfo: %s is given %d times" % (field, len(values)))
-        elif field == "MemTotal":
-            raise ProbeError("%s: MemTotal is given %d times with different values (%s): the host's memory "
-                             "cannot be told" % (os.path.join(tree.root, "proc/meminfo"), len(values), shown))
-        else:
-            del meminfo[field]
-            tree.warn("/proc/meminfo: %s is given %d times with different values (%s): reported as null"
-                      % (field, len(values), shown))
+    meminfo, dropped = checked_meminfo(tree, "/proc/meminfo", text)
+    if "MemTotal" in dropped:
+        values = dropped["MemTotal"]
+        raise ProbeError("%s: MemTotal is given %d times with different values (%s): the host's memory "
+                         "cannot be told" % (os.path.join(tree.root, "proc/meminfo"), len(values),
+                                             ", ".join(str(value) for value in values[:4])))
     if meminfo.get("MemTotal") == 0:
         del meminfo["MemTotal"]
         return meminfo, "/proc/meminfo says MemTotal is 0"

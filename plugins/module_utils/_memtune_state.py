@@ -79,7 +79,7 @@ def _snapshot(tree):
 
 
 def _member(snapshot, section, name, kind):
-    """snapshot[section][name] when it is a ``kind``, else an empty one (a damaged snapshot reads as empty)."""
+    """snapshot[section][name] when it is a ``kind``, else an empty one: a damaged snapshot is empty."""
     value = snapshot.get(section) if snapshot else None
     value = value.get(name) if isinstance(value, dict) else None
     return value if isinstance(value, kind) else kind()
@@ -129,7 +129,8 @@ def read_memtune_state(tree, cgroup_mount):
         "boot_unit": {"installed": tree.exists(BOOT_UNIT), "enabled": tree.exists(BOOT_UNIT_LINK)},
         "boot_writes": parse_boot_conf(boot_conf) if boot_conf else {},
         "snapshot": snapshot is not None,
-        "owned_cmdline": [arg for arg in _member(snapshot, "owned", "kernel_cmdline", list) if isinstance(arg, str)],
+        "owned_cmdline": [arg for arg in _member(snapshot, "owned", "kernel_cmdline", list)
+                          if isinstance(arg, str)],
         "bootloader": read_bootloader(tree),
         "cgroups": read_cgroups(tree, snapshot, cgroup_mount),
     }

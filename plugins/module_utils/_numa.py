@@ -72,17 +72,20 @@ def _node_list(tree, name):
         return None
 
 
-def _meminfo(tree, path):
-    repeated = {}
-    meminfo = parse_meminfo(tree.read(path) or "", repeated)
+def checked_meminfo(tree, path, text):
+    """-> (fields, {field: [values]} of the fields dropped). A field given twice with the same value is a
+    warning; with different values it is dropped (which one the kernel meant cannot be told)."""
+    repeated, dropped = {}, {}
+    meminfo = parse_meminfo(text, repeated)
     for field, values in sorted(repeated.items()):
         if len(set(values)) > 1:
             del meminfo[field]
+            dropped[field] = values
             tree.warn("%s: %s is given %d times with different values (%s): reported as null"
                       % (path, field, len(values), ", ".join(str(value) for value in values[:4])))
         else:
             tree.warn("%s: %s is given %d times" % (path, field, len(values)))
-    return meminfo
+    return meminfo, dropped
 
 
 def read_node(tree, node_id, online, columns=None):
@@ -90,7 +93,7 @@ def read_node(tree, node_id, online, columns=None):
     online list), ``online`` the ones reported."""
     columns = online if columns is None else columns
     base = "%s/node%d" % (NODE_DIR, node_id)
-    meminfo = _meminfo(tree, base + "/meminfo")
+    meminfo = checked_meminfo(tree, base + "/meminfo", tree.read(base + "/meminfo") or "")[0]
     if "MemTotal" not in meminfo:
         tree.warn("%s/meminfo: MemTotal missing" % base)
     cpus = []

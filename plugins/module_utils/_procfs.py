@@ -90,14 +90,22 @@ def parse_pressure(text):
         values = {}
         for item in parts[1:]:
             name, _sep, value = item.partition("=")
-            number = parse_int(value) if name == "total" else (float(value) if _DECIMAL.match(value) else None)
-            if number is None or (name == "total" and number < 0):
+            number = _pressure_number(name, value)
+            if number is None:
                 break
             values[name] = number
         else:
             if set(values) >= {"avg10", "avg60", "avg300", "total"}:
                 pressure[parts[0]] = values
     return pressure
+
+
+def _pressure_number(name, text):
+    """``total`` is a count of microseconds, the averages are percentages with two decimals."""
+    if name == "total":
+        value = parse_int(text)
+        return value if value is not None and value >= 0 else None
+    return float(text) if _DECIMAL.match(text) else None
 
 
 def parse_cpulist(text, limit=MAX_CPUS):

@@ -147,7 +147,7 @@ class Tree:
         return b"".join(chunks)
 
     def read_int(self, path, optional=False):
-        """A file holding one integer of at most 64 bits, or None (with a warning when it holds something else)."""
+        """A file's one integer of at most 64 bits, or None (with a warning when it holds something else)."""
         text = self.read(path, optional)
         if text is None:
             return None
