@@ -9,8 +9,9 @@ root, and more than MAX_HOPS links in one lookup is ELOOP, as in the kernel. The
 link left in it, and the final open does not follow one (O_NOFOLLOW). The resolver reads a static tree:
 a tree that someone rewrites while it is probed is outside what it guards against.
 
-Every read, live or not, opens regular files only (a FIFO or a device in a tree is reported, never
-opened, and the open itself is non-blocking) and reads at most MAX_READ bytes of a file.
+Every read, live or not, reads regular files only and at most MAX_READ bytes of one. Below a captured
+root a FIFO, a device or a socket is reported and never opened; on the live host the open is
+non-blocking (a FIFO does not wait for a writer) and anything but a regular file is closed unread.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._procfs import parse
 
 MAX_HOPS = 40  # the kernel's MAXSYMLINKS (include/linux/namei.h): links followed in one lookup
 MAX_READ = 1 << 20  # bytes; no file the probe reads is anywhere near this on a real host
+_CHUNK = 1 << 14
 _QUIET = (errno.ENOENT, errno.ENOTDIR, errno.ESRCH)  # an optional file that is not there
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -122,19 +124,20 @@ class Tree:
 
     def _read_bytes(self, path):
         real = self.path(path)
-        mode = os.stat(real).st_mode  # before opening: a device or FIFO is never opened
-        if not stat.S_ISREG(mode):
-            self.warn("%s is %s: not read" % (path, _kind(mode)))
-            return None
-        handle = os.open(real, self._flags)
+        if not self.live:  # a tree from elsewhere: its FIFOs and devices are not even opened
+            mode = os.stat(real).st_mode
+            if not stat.S_ISREG(mode):
+                self.warn("%s is %s: not read" % (path, _kind(mode)))
+                return None
+        handle = os.open(real, self._flags)  # non-blocking: a FIFO without a writer does not wait
         try:
             mode = os.fstat(handle).st_mode
-            if not stat.S_ISREG(mode):  # replaced between the stat and the open
+            if not stat.S_ISREG(mode):
                 self.warn("%s is %s: not read" % (path, _kind(mode)))
                 return None
             chunks, size = [], 0
             while size <= self.max_read:
-                chunk = os.read(handle, self.max_read + 1 - size)
+                chunk = os.read(handle, _CHUNK)  # not max_read: allocating 1 MiB a read triples the cost
                 if not chunk:
                     break
                 chunks.append(chunk)
