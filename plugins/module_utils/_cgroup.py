@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.memtune.fleet.plugins.module_utils._procfs import parse_int
+
 DROPIN_NAME = "50-memtune.conf"
 UNIT_DIR = "/etc/systemd/system"
 SHOW_PROPERTIES = (
@@ -67,10 +69,10 @@ def kernel_value(value):
 def read_raw_value(text, flavor):
     if text is None:
         return None
-    digits = text.isascii() and text.isdigit()  # int() takes non-ASCII digits a kernel never writes
-    if text == "max" or (flavor == "v1" and digits and int(text) >= V1_UNLIMITED):
+    number = parse_int(text)  # not int(): it takes '٣', and a million digits would take seconds
+    if text == "max" or (flavor == "v1" and number is not None and number >= V1_UNLIMITED):
         return "infinity"
-    return int(text) if digits else text
+    return text if number is None or number < 0 else number
 
 
 def raw_flavor(tree, path):

@@ -31,6 +31,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._persist import (
     SNAPSHOT,
     SYSCTL_FILE,
 )
+from ansible_collections.memtune.fleet.plugins.module_utils._procfs import parse_int
 
 
 def parse_boot_conf(text):
@@ -50,7 +51,8 @@ def parse_dropin(text):
         name, sep, value = line.strip().partition("=")
         if sep and name in V2_FILES:
             value = value.strip()
-            limits[name] = int(value) if value.isascii() and value.isdigit() else value
+            number = parse_int(value)
+            limits[name] = value if number is None or number < 0 else number
     return limits
 
 

@@ -294,3 +294,18 @@ def test_non_ascii_pids_and_pool_sizes_are_not_read_as_numbers(tree: Path) -> No
     assert facts["workloads"] == []
     assert sorted(facts["hugepages"]["pools"]) == ["1048576", "2048"]
     assert any("hugepages-\u0663kB: not a hugepages-<size>kB directory" in w for w in facts["warnings"])
+
+
+def test_a_cgroup_limit_of_thousands_of_digits_is_text_not_a_crash(tree: Path) -> None:
+    """int() of more than 4300 digits raises ValueError (Python >= 3.11) and takes seconds on 3.8."""
+    (tree / "var/lib/memtune").mkdir(parents=True)
+    (tree / "var/lib/memtune/snapshot.json").write_text(
+        '{"runtime": {"cgroups": {"/sys/fs/cgroup/batch": {}}}}'
+    )
+    (tree / "sys/fs/cgroup/batch").mkdir(parents=True)
+    (tree / "sys/fs/cgroup/batch/memory.max").write_text("9" * 5000)
+    (tree / "sys/fs/cgroup/batch/memory.high").write_text("\u00b2")
+    [cgroup] = probe(tree)["memtune"]["cgroups"]
+    assert cgroup["path"] == "/sys/fs/cgroup/batch"
+    assert cgroup["runtime"]["MemoryMax"] == "9" * 5000
+    assert cgroup["runtime"]["MemoryHigh"] == "\u00b2"
