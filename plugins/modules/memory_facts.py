@@ -15,12 +15,30 @@ description:
     controller-side engine validates.
   - Reads files only. It never runs a command, never writes a file, and never executes a workload's binary.
   - Missing or unreadable optional files (no NUMA, no hugepages, no PSI, no THP) give partial facts and
-    entries in RV(ansible_facts.memtune.warnings); a tree without C(/proc/meminfo) fails the task.
+    entries in RV(ansible_facts.memtune.warnings).
+  - A tree without a usable C(/proc/meminfo) (a capture of C(/sys) alone, say) gives the facts it can, its
+    C(memory.mem_total_kb) and C(mem_free_kb) summed over the NUMA nodes' C(meminfo), with a warning naming
+    what is missing; a tree without C(/proc/sys) reports every sysctl as null with a warning. The task fails
+    only when no C(MemTotal) can be read at all (not the root of a Linux host) or when C(/proc/meminfo) gives
+    C(MemTotal) twice with different values.
+  - Values no kernel writes are warnings, never facts, and never a traceback. Numbers are ASCII digits
+    within 64 bits; CPU and node lists with an id beyond the kernel's limits (C(0-4294967295)), a range
+    running backwards or non-ASCII digits are ignored; node directories not named C(node<digits>)
+    (C(node01), C(node-1)) are left out; a C(/proc/meminfo) field given twice with different values is
+    null; a managed sysctl whose file is not an integer, and any sysctl value that is unprintable or longer
+    than 4096 characters, is null. Each comes with an entry in RV(ansible_facts.memtune.warnings).
+  - Every file is read only if it is a regular file (a FIFO or a device is reported, never read; the open is
+    non-blocking) and only up to 1 MiB; a larger file is reported and not read.
+  - An unexpected error fails the task with a message that names it a bug in memtune (the traceback is in
+    the result's C(exception), shown with C(-vvv)), never a bare module failure.
 options:
   root:
     description:
       - Read C(/proc), C(/sys) and C(/etc) below this directory instead of C(/).
       - Use it to probe a captured tree (a sosreport, a chroot, a test fixture) offline.
+      - Nothing outside this directory is read. Paths resolve as in a chroot; an absolute symbolic link
+        starts again at this directory, C(..) stops at it, and more than 40 links in one path (the kernel's
+        limit) is a loop, reported in RV(ansible_facts.memtune.warnings) like any unreadable file.
       - Below any root other than C(/), C(platform.proc_sys_vm_writable) in the result is false.
     type: path
     default: /
@@ -105,7 +123,8 @@ ansible_facts:
             entry per online node with C(id), C(mem_total_kb), C(mem_free_kb), C(mem_used_kb), C(file_pages_kb),
             C(cpus) (empty for a node without CPUs), C(distances) (node id to distance), C(has_memory) and
             C(hugepages) (page size in kB to C(nr), C(free), C(surplus)). A kernel without NUMA reports one
-            node 0 holding the whole host.
+            node 0 holding the whole host. Nodes that C(online) lists but that have no directory are left
+            out, with a warning.
           type: dict
           sample: {available: true, online: [0, 1], possible: [0, 1], nodes: [{id: 0, mem_total_kb: 2015744,
                    mem_free_kb: 1790000, cpus: [0, 1], distances: {"0": 10, "1": 20},
@@ -123,7 +142,9 @@ ansible_facts:
           sample: {enabled: madvise, enabled_choices: [always, madvise, never], defrag: madvise,
                    defrag_choices: [always, defer, defer+madvise, madvise, never]}
         sysctl:
-          description: Current value of each requested key; null when this kernel does not have it.
+          description: >-
+            Current value of each requested key; null when this kernel does not have it, or, with a
+            warning, when the tree has no C(/proc/sys) or the key's file holds no valid value.
           type: dict
           sample: {vm.swappiness: 60, kernel.numa_balancing: null}
         sysctl_sources:
@@ -187,7 +208,10 @@ ansible_facts:
                    cgroups: [{unit: postgresql.service, path: null, boot: {MemoryHigh: 8589934592},
                               runtime: {MemoryHigh: 8589934592, MemoryMax: infinity}}]}
         warnings:
-          description: Files that could not be read or parsed; the facts they feed are null or partial.
+          description: >-
+            Files that could not be read or parsed (missing, unreadable, a link loop, not a regular file,
+            over 1 MiB, values no kernel writes) and what was derived instead; the facts they feed are null
+            or partial.
           type: list
           elements: str
           sample: ["cannot read /sys/devices/system/node/node1/meminfo: Permission denied"]
