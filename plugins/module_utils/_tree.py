@@ -189,4 +189,3 @@ class Tree:
     def writable(self, path):
         """Whether the live host lets us write ``path``; a captured tree is never writable."""
         return self.live and os.access(path, os.W_OK)
-
