@@ -33,6 +33,7 @@ SYSCTL_CONF = "/etc/sysctl.conf"
 # The file memtune owns (the same value as _persist.SYSCTL_FILE; a contract test keeps them equal).
 MEMTUNE_FILE = "/etc/sysctl.d/90-memtune.conf"
 CMDLINE = "/proc/cmdline"
+MAX_KEY_LENGTH = 256  # the longest names under /proc/sys (net.ipv4.conf.<interface>.<knob>) are under 100
 TUNED_ACTIVE = "/etc/tuned/active_profile"
 TUNED_MAIN = "/etc/tuned/tuned-main.conf"
 # Where TuneD looks for a profile by name, first match wins (TuneD 2.x, and the profiles/ layout of 2.23+).
@@ -207,7 +208,7 @@ def sysctl_sources(tree, keys, tuned=_READ):
     order = boot_order(tree, detect_systemd(tree), tuned)
     for path, assignments, after in _with_own_file(tree, order):
         for number, written, value in assignments:
-            matched = [written] if written in sources else fnmatch.filter(keys, written)
+            matched = [written] if written in sources else _glob_matches(tree, path, number, written, keys)
             for key in matched:
                 entry = {"path": path, "line": number, "value": value}
                 sources[key]["entries"].append(entry)
@@ -215,6 +216,17 @@ def sysctl_sources(tree, keys, tuned=_READ):
                 if after:
                     sources[key]["after_memtune"].append(entry)
     return sources
+
+
+def _glob_matches(tree, path, number, written, keys):
+    """The requested keys a glob key (``vm.dirty_*``) sets. A key longer than any sysctl's name is not
+    matched: fnmatch's regex for a pattern of thousands of ``*`` and ``[`` takes a second per line."""
+    if not any(char in written for char in "*?["):
+        return []
+    if len(written) > MAX_KEY_LENGTH:
+        tree.warn("%s:%d: a key of %d characters names no sysctl: ignored" % (path, number, len(written)))
+        return []
+    return fnmatch.filter(keys, written)
 
 
 def _with_own_file(tree, order):

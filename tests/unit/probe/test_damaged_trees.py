@@ -309,3 +309,13 @@ def test_a_cgroup_limit_of_thousands_of_digits_is_text_not_a_crash(tree: Path) -
     assert cgroup["path"] == "/sys/fs/cgroup/batch"
     assert cgroup["runtime"]["MemoryMax"] == "9" * 5000
     assert cgroup["runtime"]["MemoryHigh"] == "\u00b2"
+
+
+def test_a_sysctl_d_file_of_pathological_globs_is_read_in_bounded_time(tree: Path) -> None:
+    """fnmatch compiles a pattern of thousands of '[' and '*?' into a regex that takes ~0.3 s a line."""
+    lines = ["%s = 1" % ("[" * 2000 + "*?" * 2000) for _ in range(100)]
+    (tree / "etc/sysctl.d/70-globs.conf").write_text("\n".join([*lines, "vm.swap*ss = 7"]) + "\n")
+    facts = probe(tree)
+    assert facts["sysctl_sources"]["vm.swappiness"]["winner"]["value"] == "7"
+    ignored = [w for w in facts["warnings"] if "a key of 6000 characters names no sysctl: ignored" in w]
+    assert len(ignored) == 100 and ignored[0].startswith("/etc/sysctl.d/70-globs.conf:1:")
