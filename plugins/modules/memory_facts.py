@@ -29,8 +29,8 @@ description:
     than 4096 characters, is null. Each comes with an entry in RV(ansible_facts.memtune.warnings).
   - Every file is read only if it is a regular file (a FIFO or a device is reported, never read; the open is
     non-blocking) and only up to 1 MiB; a larger file is reported and not read.
-  - An unexpected error fails the task with a message that names it a bug in memtune (the traceback is in
-    the result's C(exception), shown with C(-vvv)), never a bare module failure.
+  - An unexpected error fails the task with a message that names the exception and says it is a bug in
+    memtune, never with a bare module failure.
 options:
   root:
     description:
@@ -253,9 +253,8 @@ def main():
     except ProbeError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # a bug: the task fails with a message, never a bare traceback
-        module.fail_json(msg="memory_facts failed on %s with %s: %s (a bug in memtune: please report it with "
-                         "the exception shown with -vvv)" % (root, type(exc).__name__, exc),
-                         exception=traceback.format_exc())
+        module.fail_json(msg="memory_facts failed on %s with %s: %s (a bug in memtune: please report it)"
+                         % (root, type(exc).__name__, exc), exception=traceback.format_exc())
     module.exit_json(changed=False, ansible_facts={"memtune": facts})
 
 
