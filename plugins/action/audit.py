@@ -13,6 +13,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.memtune.fleet.plugins.action.tune import FACTS_MODULE, MEMTUNE_IMPORT_ERROR
 from ansible_collections.memtune.fleet.plugins.action.tune import ActionModule as TuneAction
+from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine
 
 try:
     from memtune.baseline import host_state
@@ -38,10 +39,7 @@ class ActionModule(TuneAction):
         task_vars = task_vars or {}
         result: dict[str, Any] = super(TuneAction, self).run(tmp, task_vars)
         if MEMTUNE_IMPORT_ERROR is not None:
-            raise AnsibleActionFail(
-                f"the audit action needs the memtune package on the controller ({MEMTUNE_IMPORT_ERROR}): "
-                "install it in the Python that runs ansible-playbook (pip install memtune)"
-            )
+            raise AnsibleActionFail(missing_engine("audit", MEMTUNE_IMPORT_ERROR))
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         host = str(task_vars.get("inventory_hostname", "localhost"))
         raw = self._probe(host, task_vars)

@@ -6,16 +6,18 @@ with a baseline and record a new one. Runs once, on the controller, without a co
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine, use_shipped_engine
+
+use_shipped_engine()
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
+    from memtune.atomic_write import write_atomically
     from memtune.baseline import HOST_STATE, HostState, dump_baseline, load_baseline, moved
     from memtune.drift import HostDrift
     from memtune.facts import FactsError
@@ -40,18 +42,12 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` in one step (node_exporter's textfile collector must never read half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def same_content(path: Path, text: str) -> bool:
+    """Whether ``path`` already holds exactly ``text`` (then it is not rewritten and nothing changed)."""
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _host_state(registered: dict[str, Any]) -> HostState:
@@ -66,10 +62,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)
         if MEMTUNE_IMPORT_ERROR is not None:
-            raise AnsibleActionFail(
-                "the fleet_report action needs the memtune package on the controller "
-                f"({MEMTUNE_IMPORT_ERROR})"
-            )
+            raise AnsibleActionFail(missing_engine("fleet_report", MEMTUNE_IMPORT_ERROR))
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         hosts = args["hosts"] if args["hosts"] is not None else task_vars.get("ansible_play_hosts_all", [])
         report, states = self._gather(list(hosts), args["result_var"], task_vars)
@@ -82,19 +75,23 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
             report = fleet_report(
                 report.hosts, report.errors, moved(recorded, states, missing), args["baseline"]
             )
-        dest = Path(args["dest"])
+        dest = Path(args["dest"]).absolute()  # a relative dest is below the controller's working directory
         written = {
             name: str(dest / f"memtune-audit.{SUFFIXES[name]}") for name in dict.fromkeys(args["formats"])
         }
         if args["record_baseline"]:
             written["baseline"] = args["record_baseline"]
+        texts = {
+            path: dump_baseline(states) if name == "baseline" else render(report, Format(name))
+            for name, path in written.items()
+        }
+        changed = [path for path, text in texts.items() if not same_content(Path(path), text)]
         if not self._task.check_mode:
-            for name, path in written.items():
-                text = dump_baseline(states) if name == "baseline" else render(report, Format(name))
-                write_atomically(Path(path), text)
+            for path in changed:
+                write_atomically(Path(path), texts[path])
         summary = report.summary
         result.update(
-            changed=bool(written),
+            changed=bool(changed) and not self._task.check_mode,
             files=written,
             summary=summary.model_dump(mode="json"),
             exit_code=report.exit_code,

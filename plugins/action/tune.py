@@ -16,8 +16,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.memtune.fleet.plugins.module_utils._fingerprint import fingerprint
+from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine, use_shipped_engine
 from ansible_collections.memtune.fleet.plugins.plugin_utils.facts_cache import FactsCache, choose_directory
 
+use_shipped_engine()
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
     from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts, plan
@@ -88,10 +90,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)
         if MEMTUNE_IMPORT_ERROR is not None:
-            raise AnsibleActionFail(
-                f"the tune action needs the memtune package on the controller ({MEMTUNE_IMPORT_ERROR}): "
-                "install it in the Python that runs ansible-playbook (pip install memtune)"
-            )
+            raise AnsibleActionFail(missing_engine("tune", MEMTUNE_IMPORT_ERROR))
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         passed = {name: args[name] for name in PASSED_TO_APPLY}
         cache = self._facts_cache(args, task_vars)

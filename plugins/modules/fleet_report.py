@@ -18,13 +18,15 @@ description:
     error) is reported as an error with the reason; the other hosts are still reported.
   - The formats are those of C(memtune audit) (see C(docs/audit.md)) - JSON (schema C(schemas/report.schema.json)),
     JUnit XML (one testcase per host and knob), Markdown, the Prometheus text format for node_exporter's textfile
-    collector, and a table. Each file is replaced in one step.
+    collector, and a table. Each file is replaced in one step, and only when its content changed.
   - With O(baseline), values that moved since that baseline (C(memtune baseline record)) are reported too, apart
     from the policy drift. With O(record_baseline), the fleet's current values are written there as a new baseline.
   - Run it once per play (C(run_once=true)), after the audit task.
 options:
   dest:
-    description: The directory on the controller to write the report files into; created when missing.
+    description:
+      - The directory on the controller to write the report files into; created when missing.
+      - A relative path is below the working directory of C(ansible-playbook) on the controller.
     type: path
     required: true
   hosts:
@@ -62,7 +64,7 @@ attributes:
     description: Writes a few files on the controller.
   check_mode:
     support: full
-    description: In check mode nothing is written; the result says which files would be.
+    description: In check mode nothing is written and the result is never changed; O(dest) says where the files would go.
   diff_mode:
     support: none
     description: No diff of the report files.
@@ -86,7 +88,7 @@ EXAMPLES = r"""
 
 - name: Write the fleet report on the controller and fail when anything drifted
   memtune.fleet.fleet_report:
-    dest: "{{ playbook_dir }}/../reports"
+    dest: reports
     formats: [json, junit, prometheus]
   run_once: true
 
@@ -102,7 +104,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether report files were written (in check mode, would be).
+  description: Whether a report file was written because its content changed (never in check mode).
   returned: always
   type: bool
   sample: true

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memtune import cli_audit
+from memtune import __version__, cli_audit
 from memtune.cli_options import (
     FactsOption,
     JobsOption,
@@ -43,6 +43,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Plan Linux memory settings from policies and host facts; audit drift.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"memtune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Plan Linux memory settings from policies and host facts; audit drift."""
 
 
 class Format(enum.StrEnum):
@@ -86,10 +102,10 @@ def plan(
         raise fail(str(exc)) from None
     if output is Format.json:
         results = fan_out(job, "json_parts", files, processes_for(len(files), jobs))
-        for _, error in results:
+        for _parts, error in results:
             if error is not None:
                 raise fail(error)
-        sys.stdout.write("{" + ",".join(part for parts, _ in results for part in parts) + "}\n")
+        sys.stdout.write("{" + ",".join(part for parts, _error in results for part in parts) + "}\n")
         return
     try:
         plans = {host: job.plan(host, file) for host, file in files}

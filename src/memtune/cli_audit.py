@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from memtune.atomic_write import write_atomically
 from memtune.baseline import dump_baseline, load_baseline, moved
 from memtune.cli_options import (
     EXIT_INVALID,
@@ -71,7 +72,7 @@ def _report_errors(errors: list[HostError]) -> None:
 
 def _write(path: Path, text: str) -> None:
     try:
-        path.write_text(text, encoding="utf-8")
+        write_atomically(path, text)
     except OSError as exc:
         raise fail(f"{path}: cannot write: {exc.strerror}") from None
 
@@ -104,7 +105,7 @@ def audit(
     except (PolicyError, FactsError) as exc:
         raise fail(str(exc)) from None
     files = _files(facts)
-    formats = tuple(dict.fromkeys([output, *(fmt for fmt, _ in saves)]))
+    formats = tuple(dict.fromkeys([output, *(fmt for fmt, _path in saves)]))
     job = AuditJob(plans, formats, with_state=recorded is not None)
     outcomes: list[AuditOutcome] = [
         outcome for part in fan_out(job, "audit", files, processes_for(len(files), jobs)) for outcome in part

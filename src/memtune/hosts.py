@@ -121,7 +121,7 @@ def load_vars(path: Path) -> dict[str, HostVars]:
         except ValidationError as exc:
             error = exc.errors(include_url=False)[0]
             loc = (host, *error["loc"])
-            _, (line, column) = marks.locate(loc)
+            _marked, (line, column) = marks.locate(loc)
             where = ".".join(str(part) for part in loc)
             message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
             raise PolicyError(f"{where}: {message}", str(path), line, column) from None

@@ -98,14 +98,14 @@ def plan(
         layers += [
             ("workload", policy)
             for policy in policies.workload_chain(name)
-            if not any(policy is seen for _, seen in layers)
+            if not any(policy is seen for _layer, seen in layers)
         ]
     layers += [("group", policies.groups[name]) for name in groups if name in policies.groups]
     layers += [("group", policy) for policy in inline if policy.layer == "group"]
     if host is not None and host in policies.hosts:
         layers.append(("host", policies.hosts[host]))
     layers += [("host", policy) for policy in inline if policy.layer == "host"]
-    resolved, input_warnings = resolve_inputs([policy for _, policy in layers], inputs or {})
+    resolved, input_warnings = resolve_inputs([policy for _layer, policy in layers], inputs or {})
     planner = Planner(facts, frozenset(chosen), resolved)
     if workloads is None:
         planner.saw("workloads names")  # the detected workloads chose the workload layers

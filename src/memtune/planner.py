@@ -178,7 +178,7 @@ class Planner:
         if rule.when is not None and not self.matches(ctx, rule.when):
             return
         if rule.warn:
-            line, _ = ctx.policy.mark((*ctx.at, "warn"))
+            line, _column = ctx.policy.mark((*ctx.at, "warn"))
             self.warnings.append(f"{ctx.policy.file}:{line} rule {rule.name!r}: {rule.warn}")
         for key, raw in rule.sysctl.items():
             self.apply_sysctl(ctx, key, raw)

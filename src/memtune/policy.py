@@ -3,6 +3,7 @@ Loading and the checks that need no host facts are in ``memtune.policy_load``.""
 
 from __future__ import annotations
 
+import importlib.resources
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -326,14 +327,16 @@ class PolicySet:
 
 
 def _duplicate(policy: Policy, first: Policy, what: str) -> PolicyError:
-    line, _ = first.mark(("name",))
+    line, _column = first.mark(("name",))
     return policy.error(f"{what} (first in {first.file}{f':{line}' if line else ''})", ("name",))
 
 
 def bundled_policy_dir() -> Path:
-    """``policies/`` of the memtune checkout this package runs from (relative to the working directory
-    when below it, so provenance reads ``policies/baseline.yml``)."""
-    path = Path(__file__).resolve().parents[2] / "policies"
+    """The bundled policies: the package data ``memtune/policies`` of an installed wheel, else ``policies/``
+    beside ``src/memtune`` (a checkout, or the copy the collection ships); relative to the working
+    directory when below it, so provenance reads ``policies/baseline.yml``."""
+    packaged = Path(str(importlib.resources.files("memtune") / "policies")).resolve()
+    path = packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "policies"
     try:
         return path.relative_to(Path.cwd())
     except ValueError:

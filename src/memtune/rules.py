@@ -26,7 +26,7 @@ class RuleContext:
     ) -> Provenance:
         base = self._base.get(path)
         if base is None:
-            line, _ = self.policy.mark((*self.at, *path))
+            line, _column = self.policy.mark((*self.at, *path))
             base = _provenance(self.file, line, self.rule, self.layer, expression=None, inputs={})
             self._base[path] = base
         if expression is None and not inputs:

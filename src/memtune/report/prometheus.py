@@ -54,7 +54,7 @@ def fragment(result: HostResult) -> tuple[str, ...]:
     values = (len(result.checks), failed, int(result.drifted))
     return (
         "".join(drift),
-        *(_sample(name, (host,), value) for (name, _), value in zip(PER_HOST, values, strict=True)),
+        *(_sample(name, (host,), value) for (name, _help), value in zip(PER_HOST, values, strict=True)),
     )
 
 
