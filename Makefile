@@ -6,14 +6,15 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 COLLECTION := ansible_collections/memtune/fleet
 SANITY_DIR := build/sanity/ansible_collections/memtune/fleet
-# Not collection content: the controller package, its tests, the lab and the benchmarks.
-SANITY_SKIP := src tests lab bench scripts molecule
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+MATRIX_PYTHON ?= $(HOME)/.pyenv/versions/3.13.0/bin/python
+MATRIX_ANSIBLE_CORE ?= ansible-core>=2.21,<2.22
 APT_PACKAGES := numactl procps python3-venv rsync
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: run probe test test-unit test-integration lint sanity bench venv apt collection clean
+.PHONY: run probe test test-unit test-integration lint sanity dist test-packaging test-packaging-matrix changelog bench venv apt collection clean
 
 # The main job: probe, plan and show the diff in check mode; `make run APPLY=1` applies it.
 run: venv
@@ -41,16 +42,45 @@ lint: venv sanity lint-lab
 	$(BIN)/mypy
 	$(BIN)/ansible-lint --profile production
 
-# ansible-test insists on running from ansible_collections/<ns>/<name>: a copy of the tracked files.
-sanity: venv
+# ansible-test sanity on the collection as users install it: the tarball (`make dist`) installed under
+# build/sanity (its own git repository, else ansible-test skips what the checkout's .gitignore lists), every
+# test, no --exclude, no ignore files. The changelog fragments are linted here (the tarball
+# carries the rendered changelog only).
+sanity: venv dist
 	pip_version=$$($(BIN)/python -c 'import re, ansible_test._internal.python_requirements as r; \
 	  print(re.search(r"pip=.([0-9.]+)", open(r.__file__).read())[1])') && \
 	  install -D -m 0644 scripts/offline-get-pip.py ~/.ansible/test/cache/get_pip_$${pip_version//./_}.py
-	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
-	git ls-files -co --exclude-standard -z | grep -zv '^tests/fixtures/' | rsync -a --ignore-missing-args --from0 --files-from=- ./ $(SANITY_DIR)/
-	cd $(SANITY_DIR) && git init -q && git add -A && \
-	  skip=$$(for dir in $(SANITY_SKIP); do [ -n "$$(git ls-files $$dir)" ] && echo "--exclude $$dir/"; done); \
-	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no $$skip
+	rm -rf build/sanity
+	$(BIN)/ansible-galaxy collection install --force -p build/sanity build/dist/memtune-fleet-$(VERSION).tar.gz
+	cd $(SANITY_DIR) && git init -q && git add -A && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no
+	$(BIN)/antsibull-changelog lint
+
+# The collection tarball, the wheel and the sdist in build/dist, built from the files git knows (committed or
+# not) copied into build/tree, so nothing else the checkout holds can reach them.
+dist: venv
+	rm -rf build/tree build/dist && mkdir -p build/tree build/dist
+	git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ build/tree/
+	cd build/tree && $(CURDIR)/$(BIN)/ansible-galaxy collection build --output-path $(CURDIR)/build/dist
+	$(BIN)/python -m build --outdir build/dist build/tree
+
+# Both artifacts installed into fresh virtualenvs outside the checkout and run from /tmp (tests/packaging;
+# part of `make test`): controller Python 3.11 with ansible-core 2.19, targets on Python 3 and 3.8.
+test-packaging: venv
+	$(BIN)/pytest -m packaging tests/packaging
+
+# The same on the current ansible-core release with Python 3.13 (pyenv) as the controller; without the Python
+# 3.8 target, which ansible-core 2.20 and later refuse.
+test-packaging-matrix: venv
+	MEMTUNE_CONTROLLER_PYTHON=$(MATRIX_PYTHON) MEMTUNE_ANSIBLE_CORE='$(MATRIX_ANSIBLE_CORE)' MEMTUNE_TARGET_PY38=0 \
+	  $(BIN)/pytest -m packaging tests/packaging
+
+# This release's notes from changelogs/fragments, rendered into build/changelog/CHANGELOG.md (a preview:
+# `antsibull-changelog release` writes CHANGELOG.md at release).
+changelog: venv
+	$(BIN)/antsibull-changelog lint
+	rm -rf build/changelog && mkdir -p build/changelog
+	cp -r galaxy.yml changelogs meta plugins roles playbooks build/changelog/
+	cd build/changelog && PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/antsibull-changelog release --version $(VERSION) --date $$(date -u +%F)
 
 # Every benchmark on this machine (bench/bench.mk; `make bench-lab` adds the QEMU fleet). Figures:
 # bench/RESULTS.md; this run's reports: build/bench/.

@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONTROLLER_PYTHON = os.environ.get("MEMTUNE_CONTROLLER_PYTHON", sys.executable)
 ANSIBLE_CORE = os.environ.get("MEMTUNE_ANSIBLE_CORE", "ansible-core>=2.19,<2.20")
 TARGET_PYTHON_38 = Path.home() / ".pyenv" / "versions" / "3.8.18" / "bin" / "python"
+# ansible-core 2.20 and later refuse targets older than Python 3.9: MEMTUNE_TARGET_PY38=0 for them.
+HOSTS = ["localhost", "py38"] if os.environ.get("MEMTUNE_TARGET_PY38", "1") == "1" else ["localhost"]
 
 
 def run(command: list[str | Path], cwd: Path, env: dict[str, str], check: bool = True) -> str:
@@ -144,8 +146,11 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This machine twice: with its own Python 3, and with Python 3.8 as the oldest target the modules
     support."""
     path = tmp_path_factory.mktemp("inventory") / "hosts.ini"
+    interpreters = {"localhost": "/usr/bin/python3", "py38": TARGET_PYTHON_38}
     path.write_text(
-        "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n"
-        f"py38 ansible_connection=local ansible_python_interpreter={TARGET_PYTHON_38}\n"
+        "".join(
+            f"{host} ansible_connection=local ansible_python_interpreter={interpreters[host]}\n"
+            for host in HOSTS
+        )
     )
     return path

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.packaging.conftest import REPO, Artifacts, Controller, run, user_env
+from tests.packaging.conftest import HOSTS, REPO, Artifacts, Controller, run, user_env
 
 pytestmark = pytest.mark.packaging
 
@@ -26,6 +26,10 @@ COLLECTION_CONTENT = (
     "MANIFEST.json",
     "FILES.json",
     "requirements.txt",
+)
+ASK_VERSIONS = (
+    "import re, sys, ansible_test._internal.python_requirements as r; print('%d.%d' % sys.version_info[:2], "
+    "re.search(r'pip=.([0-9.]+)', open(r.__file__).read())[1])"
 )
 NOT_CONTENT = ("tests/", "bench/", "lab/", "molecule/", "Makefile", ".ci", ".ansible/", "build/", ".venv/")
 
@@ -101,21 +105,10 @@ def test_installed_collection_runs_from_elsewhere(
     listed = run([bin_dir / "ansible-doc", "-l", "memtune.fleet"], tmp_path, env)
     for plugin in ("tune", "audit", "fleet_report", "memory_facts", "memory_apply"):
         assert f"memtune.fleet.{plugin} " in listed
-    python = run(
-        [
-            bin_dir / "ansible",
-            "-i",
-            inventory,
-            "py38",
-            "-m",
-            "ansible.builtin.setup",
-            "-a",
-            "filter=ansible_python_version",
-        ],
-        tmp_path,
-        env,
-    )
-    assert '"ansible_python_version": "3.8.18"' in python
+    if "py38" in HOSTS:
+        setup = [bin_dir / "ansible", "-i", inventory, "py38", "-m", "ansible.builtin.setup"]
+        python = run([*setup, "-a", "filter=ansible_python_version"], tmp_path, env)
+        assert '"ansible_python_version": "3.8.18"' in python
 
     run([bin_dir / "ansible-playbook", "-i", inventory, "memtune.fleet.probe"], tmp_path, env)
     assert sorted(path.name for path in (tmp_path / "facts").iterdir() if not path.name.startswith(".")) != []
@@ -124,9 +117,8 @@ def test_installed_collection_runs_from_elsewhere(
         tmp_path,
         env,
     )
-    assert re.search(r"localhost\s*: ok=\d+\s.*failed=0", tuned) and re.search(
-        r"py38\s*: ok=\d+\s.*failed=0", tuned
-    )
+    for host in HOSTS:
+        assert re.search(rf"{host}\s*: ok=\d+\s.*failed=0", tuned), tuned
     assert str(controller.collection / "policies") in tuned  # provenance: the bundled policies of the tarball
 
     audit = [
@@ -139,7 +131,7 @@ def test_installed_collection_runs_from_elsewhere(
     ]
     run(audit, tmp_path, env)
     report = json.loads((tmp_path / "memtune-audit.json").read_text())
-    assert sorted(host["host"] for host in report["hosts"]) == ["localhost", "py38"]
+    assert sorted(host["host"] for host in report["hosts"]) == HOSTS
     assert not list(controller.collection.rglob("memtune-audit.*"))
     written = {path.name: path.stat().st_mtime_ns for path in tmp_path.glob("memtune-audit.*")}
     checked = run([*audit, "--check", "-v"], tmp_path, env)
@@ -163,7 +155,7 @@ def test_wheel_cli_from_elsewhere(
     schema = json.loads(run([memtune, "schema"], tmp_path, cli_env))
     assert schema["$schema"].startswith("https://json-schema.org/")
     planned = json.loads(run([memtune, "plan", "--facts", facts, "--format", "json"], tmp_path, cli_env))
-    assert set(planned) == {"localhost", "py38"}
+    assert sorted(planned) == HOSTS
     bundled = wheel_venv / "lib"
     assert str(bundled) in json.dumps(planned)  # provenance: the wheel's package data
     out = run(
@@ -172,22 +164,26 @@ def test_wheel_cli_from_elsewhere(
         cli_env,
         check=False,
     )
-    assert json.loads((tmp_path / "audit.json").read_text())["summary"]["hosts"] == 2, out
+    assert json.loads((tmp_path / "audit.json").read_text())["summary"]["hosts"] == len(HOSTS), out
 
 
 def test_ansible_test_sanity_on_the_installed_tarball(controller: Controller) -> None:
     """Every sanity test, no --exclude, no tests/sanity/ignore-*.txt (the tarball has no tests/ at all)."""
     assert not (controller.collection / "tests").exists()
     python = run(
-        [controller.venv / "bin" / "python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        controller.venv,
-        controller.env,
-    ).strip()
+        [controller.venv / "bin" / "python", "-c", ASK_VERSIONS], controller.venv, controller.env
+    ).split()
+    # ansible-test fetches get-pip.py from a host this machine cannot reach: the stand-in runs the pip wheel
+    # that ships with the Python (as `make sanity` does).
+    cache = Path.home() / ".ansible" / "test" / "cache" / f"get_pip_{python[1].replace('.', '_')}.py"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "scripts" / "offline-get-pip.py", cache)
     output = run(
-        [controller.venv / "bin" / "ansible-test", "sanity", "--python", python, "--color", "no"],
+        [controller.venv / "bin" / "ansible-test", "sanity", "--python", python[0], "--color", "no"],
         controller.collection,
         controller.env,
     )
+    assert "targets skipped" not in output
     assert 'Running sanity test "changelog"' in output and 'Running sanity test "pylint"' in output
 
 
