@@ -69,7 +69,7 @@ test-packaging: venv
 	$(BIN)/pytest -m packaging tests/packaging
 
 # The same on the current ansible-core release with Python 3.13 (pyenv) as the controller; without the Python
-# 3.8 target, which ansible-core 2.20 and later refuse.
+# 3.8 target, which ansible-core 2.21 refuses.
 test-packaging-matrix: venv
 	MEMTUNE_CONTROLLER_PYTHON=$(MATRIX_PYTHON) MEMTUNE_ANSIBLE_CORE='$(MATRIX_ANSIBLE_CORE)' MEMTUNE_TARGET_PY38=0 \
 	  $(BIN)/pytest -m packaging tests/packaging

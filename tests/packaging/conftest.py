@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONTROLLER_PYTHON = os.environ.get("MEMTUNE_CONTROLLER_PYTHON", sys.executable)
 ANSIBLE_CORE = os.environ.get("MEMTUNE_ANSIBLE_CORE", "ansible-core>=2.19,<2.20")
 TARGET_PYTHON_38 = Path.home() / ".pyenv" / "versions" / "3.8.18" / "bin" / "python"
-# ansible-core 2.20 and later refuse targets older than Python 3.9: MEMTUNE_TARGET_PY38=0 for them.
+# ansible-core 2.21 refuses targets older than Python 3.9: MEMTUNE_TARGET_PY38=0 leaves that host out.
 HOSTS = ["localhost", "py38"] if os.environ.get("MEMTUNE_TARGET_PY38", "1") == "1" else ["localhost"]
 
 
