@@ -24,10 +24,12 @@ probe: venv
 	$(BIN)/ansible-playbook playbooks/probe.yml
 
 # Every test: static checks and ansible-test sanity, the pytest suite (unit, this machine's kernel as
-# root, CLI), then the molecule scenarios (localhost, the QEMU fleet) and the fault tests on the fleet.
+# root, CLI, the installed artifacts), the installed artifacts on the current ansible-core, then the
+# molecule scenarios (localhost, the QEMU fleet) and the fault tests on the fleet.
 test: venv
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -m "not fleet" tests
+	$(MAKE) --no-print-directory test-packaging-matrix
 	$(MAKE) --no-print-directory test-molecule
 
 test-unit: venv
