@@ -13,7 +13,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: run probe test test-unit test-integration lint sanity bench venv apt collection clean
+.PHONY: run probe test test-unit test-integration lint sanity bench venv apt chromium collection clean
 
 # The main job: probe, plan and show the diff in check mode; `make run APPLY=1` applies it.
 run: venv
@@ -24,7 +24,7 @@ probe: venv
 
 # Every test: static checks and ansible-test sanity, the pytest suite (unit, this machine's kernel as
 # root, CLI), then the molecule scenarios (localhost, the QEMU fleet) and the fault tests on the fleet.
-test: venv
+test: venv chromium
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -m "not fleet" tests
 	$(MAKE) --no-print-directory test-molecule
@@ -32,7 +32,7 @@ test: venv
 test-unit: venv
 	$(BIN)/pytest tests/unit
 
-test-integration: venv
+test-integration: venv chromium
 	$(BIN)/pytest -m "not fleet" tests/integration
 
 lint: venv sanity lint-lab
@@ -66,6 +66,11 @@ $(VENV)/.installed: pyproject.toml
 
 apt:
 	@scripts/apt-ensure $(APT_PACKAGES)
+
+# Headless Chromium from Debian for the HTML report's browser tests and benchmark (Playwright drives it;
+# `playwright install` is never used).
+chromium:
+	@scripts/apt-ensure chromium
 
 collection: $(COLLECTION)
 $(COLLECTION):

@@ -6,8 +6,6 @@ with a baseline and record a new one. Runs once, on the controller, without a co
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +14,23 @@ from ansible.plugins.action import ActionBase
 
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
+    from memtune.atomic_write import write_atomically
     from memtune.baseline import HOST_STATE, HostState, dump_baseline, load_baseline, moved
     from memtune.drift import HostDrift
     from memtune.facts import FactsError
     from memtune.report import FleetReport, Format, HostError, fleet_report, host_result, render
+    from memtune.report.picture import MemoryPicture
 except ImportError as exc:  # ansible-test's import sanity runs without the controller package
     MEMTUNE_IMPORT_ERROR = exc
 
-SUFFIXES = {"json": "json", "junit": "xml", "markdown": "md", "prometheus": "prom", "table": "txt"}
+SUFFIXES = {
+    "json": "json",
+    "junit": "xml",
+    "markdown": "md",
+    "prometheus": "prom",
+    "table": "txt",
+    "html": "html",
+}
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "dest": {"type": "path", "required": True},
     "hosts": {"type": "list", "elements": "str"},
@@ -38,20 +45,6 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "record_baseline": {"type": "path"},
     "fail_on_drift": {"type": "bool", "default": True},
 }
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` in one step (node_exporter's textfile collector must never read half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def _host_state(registered: dict[str, Any]) -> HostState:
@@ -125,7 +118,14 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
                 )
                 continue
             try:
-                results.append(host_result(HostDrift.model_validate(registered["drift"])))
+                memory = registered.get("memory")
+                results.append(
+                    host_result(
+                        HostDrift.model_validate(registered["drift"]),
+                        hostvars[host].get("group_names", []),
+                        MemoryPicture.model_validate(memory) if memory is not None else None,
+                    )
+                )
                 states[host] = _host_state(registered)
             except ValueError as exc:
                 errors.append(
