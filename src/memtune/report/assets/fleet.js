@@ -212,6 +212,7 @@
     ].filter(Boolean)), detail);
   }
   draw();
+  if (performance.mark) performance.mark("memtune-drawn");
   const wanted = M.hashParam("host");
   if (wanted) show(wanted, true);
   window.addEventListener("hashchange", () => { const h = M.hashParam("host"); if (h && h !== state.selected) show(h, true); });
