@@ -67,7 +67,7 @@ def memory_sample(text: str) -> dict[str, Any]:
                 "total": int(total),
             }
             continue
-        name, _, value = line.partition(" ")
+        name, value = [*line.split(" ", 1), ""][:2]
         if _tracked(name) and value.strip().isdigit():
             vmstat[name] = int(value)
     if not vmstat:
@@ -141,8 +141,8 @@ def memory_fleet_evidence(hosts: list[dict[str, Any]]) -> dict[str, Any]:
         worst = max(pairs, key=lambda pair: pair[2] - pair[1])
         fleet[name] = {
             "hosts": len(pairs),
-            "before": round(sum(b for _, b, _ in pairs) / len(pairs), 3),
-            "after": round(sum(a for _, _, a in pairs) / len(pairs), 3),
+            "before": round(sum(pair[1] for pair in pairs) / len(pairs), 3),
+            "after": round(sum(pair[2] for pair in pairs) / len(pairs), 3),
             "most_risen": {"host": worst[0], "change": _change(worst[1], worst[2])},
         }
     return fleet

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
@@ -22,6 +23,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The heat map's order of severity: a cell shows the first of these among its checks' findings.
+RANK = ["runtime_drift", "shortfall", "boot_drift", "leftover", "unmanaged", "unsupported"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "html-report"
 
 
@@ -71,3 +74,22 @@ def screenshot(opened: Opened, name: str) -> Path:
     target = SCREENSHOTS / f"{name}.png"
     opened.page.screenshot(path=str(target), full_page=True)
     return target
+
+
+def expected_cells(report: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(host, knob) -> the kind its cell shows: the most severe finding over the knob's checks (its NUMA
+    nodes), ``ok`` without one."""
+    cells: dict[tuple[str, str], list[str]] = {}
+    for host in report["hosts"]:
+        for check in host["checks"]:
+            kinds = cells.setdefault((host["host"], check["knob"]), [])
+            kinds += [finding["kind"] for finding in check["findings"]]
+    return {key: min(kinds, key=RANK.index) if kinds else "ok" for key, kinds in cells.items()}
+
+
+def shown_cells(opened: Opened) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = opened.page.eval_on_selector_all(
+        "#heatmap tr[data-host] td.cell",
+        "cells => cells.map(c => [c.closest('tr').dataset.host, c.dataset.knob, c.dataset.kind])",
+    )
+    return {(host, knob): kind for host, knob, kind in found}

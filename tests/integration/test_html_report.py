@@ -14,13 +14,12 @@ from playwright.sync_api import Browser
 
 from memtune.report.html import page
 
-from .browser import browser, open_page, screenshot
+from .browser import browser, expected_cells, open_page, screenshot, shown_cells
 from .test_cli_audit import REPORT_SCHEMA
 from .test_cli_memtune import CAPTURED, POLICIES, facts_dir, run
 
 __all__ = ["browser", "facts_dir"]
 GROUPS = {"small": ["web"], "numa2": ["db", "numa"], "numa3": ["db", "numa"]}
-RANK = ["runtime_drift", "shortfall", "boot_drift", "leftover", "unmanaged", "unsupported"]
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +39,6 @@ def audited(facts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     report = json.loads(saved.read_text())
     REPORT_SCHEMA.validate(report)
     return html_file, report
-
-
-def expected_cells(report: dict[str, Any]) -> dict[tuple[str, str], str]:
-    """(host, knob) -> the kind its cell shows: the most severe finding over the knob's checks (its NUMA
-    nodes), ``ok`` without one."""
-    cells: dict[tuple[str, str], list[str]] = {}
-    for host in report["hosts"]:
-        for check in host["checks"]:
-            kinds = cells.setdefault((host["host"], check["knob"]), [])
-            kinds += [finding["kind"] for finding in check["findings"]]
-    return {key: min(kinds, key=RANK.index) if kinds else "ok" for key, kinds in cells.items()}
-
-
-def shown_cells(opened: Any) -> dict[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = opened.page.eval_on_selector_all(
-        "#heatmap tr[data-host] td.cell",
-        "cells => cells.map(c => [c.closest('tr').dataset.host, c.dataset.knob, c.dataset.kind])",
-    )
-    return {(host, knob): kind for host, knob, kind in found}
 
 
 def test_the_heat_map_has_one_cell_per_host_and_knob_with_its_kind(
