@@ -6,6 +6,7 @@ reports, good and bad. Screenshots: build/html-report/."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,31 @@ def test_a_page_whose_data_is_broken_says_so(browser: Browser, tmp_path: Path) -
     assert opened.page.get_attribute("body", "data-state") == "error"
     assert "The report data cannot be read" in opened.page.inner_text("[role=alert]")
     assert opened.errors == []
+
+
+def test_a_host_not_audited_and_an_odd_host_name_show_as_they_are(
+    browser: Browser, facts_dir: Path, tmp_path: Path
+) -> None:
+    """A host whose facts are corrupt is a row of ``error`` cells with its message; a host name with HTML
+    in it is text."""
+    fleet = Path(shutil.copytree(facts_dir, tmp_path / "fleet"))
+    (fleet / "gone.json").write_text('{"ansible_facts": ')
+    odd = "<img src=x onerror=alert(1)>&host"
+    shutil.copy(fleet / "small.json", fleet / f"{odd}.json")
+    result = run("audit", "--facts", fleet, "--policy", POLICIES, "--format", "html")
+    assert result.exit_code == 2, result.stderr
+    out = tmp_path / "report.html"
+    out.write_text(result.stdout)
+    opened = open_page(browser, out)
+    gone = opened.page.eval_on_selector_all(
+        "#heatmap tr[data-host=gone] td.cell", "cells => cells.map(c => c.dataset.kind)"
+    )
+    assert gone and set(gone) == {"error"}
+    opened.page.click("#heatmap tr[data-host=gone] button.host")
+    assert "Not audited: " in opened.page.inner_text("#detail") and "not JSON" in opened.page.inner_text(
+        "#detail"
+    )
+    assert opened.page.locator("img").count() == 0
+    assert opened.page.locator(f'#heatmap tr[data-host="{odd}"] button.host').inner_text() == odd
+    assert opened.errors == []
+    screenshot(opened, "fleet-errors")

@@ -194,10 +194,11 @@
       el("h2", { id: "detail-title", text: "Host " + h.name }),
       el("p", { class: "muted", text: "groups: " + (h.groups.join(", ") || "none") }),
       h.error ? el("p", { class: "problem", role: "alert", text: "Not audited: " + h.error }) : null,
+      ...(h.error ? [] : [
       el("h3", { text: "Knobs" }),
       rows.length ? el("div", { class: "scroll" }, [M.table("Knobs of " + h.name, ["knob", "node", "finding", "desired", "runtime", "boot (source)", "provenance (file:line rule)", "why"], rows)]) : el("p", { class: "muted", text: "No checks." }),
       el("h3", { text: "Memory" }),
-      memoryCards(h.memory)].filter(Boolean));
+      memoryCards(h.memory)])].filter(Boolean));
     draw();
     if (scroll) detail.scrollIntoView();
   }
