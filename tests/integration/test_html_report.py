@@ -126,6 +126,18 @@ def test_render_turns_a_saved_json_report_into_the_same_page(
     assert out.read_text() == html_file.read_text()
 
 
+def test_save_html_writes_the_same_page(
+    audited: tuple[Path, dict[str, Any]], facts_dir: Path, tmp_path: Path
+) -> None:
+    html_file, _ = audited
+    saved = tmp_path / "saved.html"
+    variables = html_file.parent / "vars.yml"
+    args = ["audit", "--facts", facts_dir, "--policy", POLICIES, "--vars", variables]
+    result = run(*args, "--format", "json", "--save", f"html={saved}")
+    assert result.exit_code == 1 and json.loads(result.stdout)["summary"]["hosts"] == len(CAPTURED)
+    assert saved.read_text() == html_file.read_text()
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
