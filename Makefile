@@ -37,7 +37,7 @@ test-integration: venv chromium
 
 lint: venv sanity lint-lab
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check src plugins/action tests
+	$(BIN)/ruff format --check src plugins/action plugins/filter tests
 	$(BIN)/mypy
 	$(BIN)/ansible-lint --profile production
 
