@@ -1,8 +1,9 @@
-"""Before/after evidence on the QEMU fleet: a memory hog started on numa3 while the rollout tunes it (after
-its window before the change, before its window after) shows as higher memory pressure and reclaim on
-numa3 than on the other guests, in rollout.json and on rollout.html, and the worse-than-before gate
-(rollout_health_max_worsening) fails and rolls back numa3 alone while the absolute thresholds are out of
-the way. The fleet's audit page after it: one heat map cell per guest and knob, numa3 drifted again."""
+"""Before/after evidence on the QEMU fleet: a memory hog (and a reader thrashing its page cache) started on
+numa3 while the rollout tunes it (after its window before the change, before its window after) shows as
+higher memory pressure and reclaim on numa3 than on the other guests, in rollout.json and on rollout.html,
+and the worse-than-before gate (rollout_health_max_worsening) fails and rolls back numa3 alone while the
+absolute thresholds are out of the way. The fleet's audit page after it: one heat map cell per guest and
+knob, numa3 drifted again."""
 
 from __future__ import annotations
 
@@ -18,26 +19,24 @@ from playwright.sync_api import Browser
 from tests.integration.browser import browser, expected_cells, open_page, screenshot, shown_cells
 
 from .fleetlab import BIN, REPO, Fleet
-from .test_rollout_fleet import wait_for_line
+from .test_rollout_fleet import HOG, HOG_UNIT, wait_for_line
 
 pytestmark = pytest.mark.fleet
 __all__ = ["browser"]
-HOG_UNIT = "memtune-test-evidence-hog"
-HOG_FILE = "/var/tmp/memtune-test-evidence-hog"
-# test_rollout_fleet's hog (256 MiB touched again and again under memory.high = 64 MiB, no swap: stalls
-# that PSI counts, nothing OOM-killed) that also reads a 96 MiB file on every pass: its page cache is
-# reclaimed inside the cgroup and faulted in again, which /proc/vmstat counts as workingset refaults
-# (reclaim inside a cgroup is not in the global pgscan counters).
-HOG = (
-    f"systemd-run --unit={HOG_UNIT} -p MemoryHigh=64M -p MemorySwapMax=0 python3 -c '"
-    f'open("{HOG_FILE}", "wb").write(bytes(96 << 20))\n'
-    "block = bytearray(256 << 20)\n"
+READER_UNIT = "memtune-test-refaults"
+READER_FILE = "/var/tmp/memtune-test-refaults"
+# Beside test_rollout_fleet's hog (stalls that PSI counts, in its own cgroup): a reader of a 64 MiB file
+# in a cgroup held to 24 MiB, whose page cache is reclaimed and faulted in again on every pass, which
+# /proc/vmstat counts as workingset refaults (reclaim inside a cgroup is not in the global pgscan
+# counters, and the hog's anonymous memory, without swap, is not reclaimed at all).
+READER = (
+    f"systemd-run --unit={READER_UNIT} -p MemoryHigh=24M python3 -c '"
+    f'data = open("{READER_FILE}", "rb", buffering=0)\n'
+    "chunk = bytearray(1 << 20)\n"
     "while True:\n"
-    "    for i in range(0, len(block), 4096):\n"
-    "        block[i] = (block[i] + 1) & 255\n"
-    f'    with open("{HOG_FILE}", "rb") as data:\n'
-    "        while data.read(1 << 20):\n"
-    "            pass\n'"
+    "    data.seek(0)\n"
+    "    while data.readinto(chunk):\n"
+    "        pass\n'"
 )
 TUNE_TASK = "TASK [memtune.fleet.rollout : Probe, plan and apply only what differs]"
 # Stall time per second over the window: the hog, held to 64 MiB, stalls on memory most of the time.
@@ -46,14 +45,15 @@ WORSENING = {"psi_some_stall_us_per_s": 50_000}
 
 @pytest.fixture
 def hog_on_numa3(untuned: Fleet) -> Iterator[None]:
+    """The reader's file, out of the page cache; the hog and the reader stopped and the file gone after."""
+    make = f"dd if=/dev/zero of={READER_FILE} bs=1M count=64 status=none && sync"
+    untuned.ssh("numa3", f"{make} && echo 1 > /proc/sys/vm/drop_caches")
+    units = f"{HOG_UNIT} {READER_UNIT}"
     try:
         yield
     finally:
-        untuned.ssh(
-            "numa3",
-            f"systemctl stop {HOG_UNIT}; systemctl reset-failed {HOG_UNIT}; rm -f {HOG_FILE}",
-            check=False,
-        )
+        stop = f"systemctl stop {units}; systemctl reset-failed {units}; rm -f {READER_FILE}"
+        untuned.ssh("numa3", stop, check=False)
 
 
 def audit_page(fleet: Fleet, directory: Path) -> tuple[Path, dict[str, Any]]:
@@ -93,7 +93,7 @@ def test_a_memory_hog_shows_in_the_evidence_and_fails_the_worse_than_before_gate
     )
     # The second batch (numa2, numa3) has sampled its window before the change when its tune starts.
     seen = wait_for_line(process, TUNE_TASK, 2)
-    untuned.ssh("numa3", HOG)
+    untuned.ssh("numa3", f"{HOG} && {READER}")
     result = Fleet.finish(process, report_dir, 0.0, seen)
     (untuned.workdir / "evidence.log").write_text(result.output)
     assert result.returncode != 0
@@ -113,7 +113,8 @@ def test_a_memory_hog_shows_in_the_evidence_and_fails_the_worse_than_before_gate
     assert fleet["most_risen"]["host"] == "numa3" and fleet["hosts"] == 3
 
     page, audit = audit_page(untuned, report_dir)
-    opened = open_page(browser, report_dir / "rollout.html")
+    rollout_page = report_dir / "rollout.html"
+    opened = open_page(browser, rollout_page, links=(page,))
     assert opened.page.get_attribute("tr[data-host=numa3] [data-status]", "data-status") == "rolled_back"
     assert "psi_some_stall_us_per_s on numa3" in opened.page.inner_text("#summary")
     opened.page.click("tr[data-host=numa3] details summary")
@@ -125,7 +126,9 @@ def test_a_memory_hog_shows_in_the_evidence_and_fails_the_worse_than_before_gate
     opened.page.click("tr[data-host=numa3] a.audit-link")
     opened.page.wait_for_selector("#detail-title")
     assert opened.page.inner_text("#detail-title") == "Host numa3"
-    assert opened.errors == [] and all(url.startswith("file://") for url in opened.requests)
+    assert (
+        opened.errors == [] and opened.network(rollout_page.resolve().as_uri(), page.resolve().as_uri()) == []
+    )
 
     fleet_page = open_page(browser, page)
     expected = expected_cells(audit)

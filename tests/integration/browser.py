@@ -34,9 +34,9 @@ class Opened:
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def network(self, own: str) -> list[str]:
-        """Every request the page made but the load of its own file."""
-        return [url for url in self.requests if url.split("#")[0] != own]
+    def network(self, *own: str) -> list[str]:
+        """Every request the page made but the loads of its own files."""
+        return [url for url in self.requests if url.split("#")[0] not in own]
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +49,20 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def open_page(browser: Browser, path: Path, fragment: str = "", width: int = 1400) -> Opened:
-    """``path`` loaded from file:// until its script marked the body ready, empty or failed."""
+def open_page(
+    browser: Browser, path: Path, fragment: str = "", width: int = 1400, links: tuple[Path, ...] = ()
+) -> Opened:
+    """``path`` loaded from file:// until its script marked the body ready, empty or failed; ``links``:
+    other pages it may navigate to (every other request is refused, and recorded)."""
     page = browser.new_page(viewport={"width": width, "height": 900})
     opened = Opened(page)
     page.on("request", lambda request: opened.requests.append(request.url))
     page.on("pageerror", lambda error: opened.errors.append(str(error)))
     own = path.resolve().as_uri()
+    allowed = {own, *(link.resolve().as_uri() for link in links)}
 
     def only_the_page(route: Route, request: Request) -> None:
-        if request.url.split("#")[0] == own:
+        if request.url.split("#")[0] in allowed:
             route.continue_()
         else:
             route.abort()
