@@ -71,7 +71,7 @@
   const cellCounts = {};
   for (const h of hosts) for (const k of h.cells.values()) cellCounts[k] = (cellCounts[k] || 0) + 1;
   main.append(el("ul", { class: "legend", "aria-label": "legend" }, present.map(k =>
-    el("li", null, [M.swatch(k), el("span", { text: M.kind(k).label + " (" + cellCounts[k] + " cells)" })]))
+    el("li", null, [M.swatch(k), el("span", { text: M.kind(k).label + " (" + cellCounts[k] + (cellCounts[k] === 1 ? " cell)" : " cells)") })]))
     .concat([el("li", null, [M.swatch("none"), el("span", { text: "blank: not planned on that host" })])])));
 
   const status = el("span", { id: "shown", "aria-live": "polite" });
