@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: run probe test test-unit test-integration lint sanity dist test-packaging test-packaging-matrix changelog bench venv apt collection clean
+.PHONY: run probe test test-unit test-integration lint sanity dist test-packaging test-packaging-matrix changelog bench venv apt chromium collection clean
 
 # The main job: probe, plan and show the diff in check mode; `make run APPLY=1` applies it.
 run: venv
@@ -24,9 +24,10 @@ probe: venv
 	$(BIN)/ansible-playbook playbooks/probe.yml
 
 # Every test: static checks and ansible-test sanity, the pytest suite (unit, this machine's kernel as
-# root, CLI, the installed artifacts), the installed artifacts on the current ansible-core, then the
-# molecule scenarios (localhost, the QEMU fleet) and the fault tests on the fleet.
-test: venv
+# root, CLI, the HTML pages in headless Chromium, the installed artifacts), the installed artifacts on the
+# current ansible-core, then the molecule scenarios (localhost, the QEMU fleet) and the fault tests on the
+# fleet.
+test: venv chromium
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -m "not fleet" tests
 	$(MAKE) --no-print-directory test-packaging-matrix
@@ -35,12 +36,12 @@ test: venv
 test-unit: venv
 	$(BIN)/pytest tests/unit
 
-test-integration: venv
+test-integration: venv chromium
 	$(BIN)/pytest -m "not fleet" tests/integration
 
 lint: venv sanity lint-lab
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check src plugins/action tests
+	$(BIN)/ruff format --check src plugins/action plugins/filter tests
 	$(BIN)/mypy
 	$(BIN)/ansible-lint --profile production
 
@@ -98,6 +99,11 @@ $(VENV)/.installed: pyproject.toml
 
 apt:
 	@scripts/apt-ensure $(APT_PACKAGES)
+
+# Headless Chromium from Debian for the HTML report's browser tests and benchmark (Playwright drives it;
+# `playwright install` is never used).
+chromium:
+	@scripts/apt-ensure chromium
 
 collection: $(COLLECTION)
 $(COLLECTION):

@@ -23,6 +23,27 @@ from plan_bench import REPO, fleet, medians
 FORMATS = ("json", "junit", "prometheus", "markdown", "table")
 
 
+def write_fleet(directory: Path, size: int, groups: int = 0) -> tuple[Path, Path]:
+    """plan_bench.py's fleet of ``size`` hosts as facts files in ``directory``/facts (every 10th host with
+    vm.swappiness changed) and their variables (``groups``: that many inventory groups, dealt round-robin)."""
+    facts_dir = directory / "facts"
+    facts_dir.mkdir()
+    lines = []
+    for index, (name, facts, inputs) in enumerate(fleet(size)):
+        data = json.loads(facts.model_dump_json())
+        if index % 10 == 0:
+            data["sysctl"]["vm.swappiness"] = 77
+        (facts_dir / f"{name}.json").write_text(json.dumps(data))
+        values: dict[str, object] = {"memtune_inputs": inputs} if inputs else {}
+        if groups:
+            values["group_names"] = [f"rack{index % groups:02d}"]
+        if values:
+            lines.append(f"{name}: {json.dumps(values)}")
+    variables = directory / "vars.yml"
+    variables.write_text("\n".join(lines) + "\n")
+    return facts_dir, variables
+
+
 def main() -> None:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
@@ -30,18 +51,7 @@ def main() -> None:
     memtune = str(REPO / ".venv/bin/memtune")
     rows = []
     with tempfile.TemporaryDirectory() as directory:
-        facts_dir = Path(directory) / "facts"
-        facts_dir.mkdir()
-        lines = []
-        for index, (name, facts, inputs) in enumerate(fleet(size)):
-            data = json.loads(facts.model_dump_json())
-            if index % 10 == 0:
-                data["sysctl"]["vm.swappiness"] = 77
-            (facts_dir / f"{name}.json").write_text(json.dumps(data))
-            if inputs:
-                lines.append(f"{name}: {{memtune_inputs: {json.dumps(inputs)}}}")
-        variables = Path(directory) / "vars.yml"
-        variables.write_text("\n".join(lines) + "\n")
+        facts_dir, variables = write_fleet(Path(directory), size)
         base = [memtune, "audit", "--facts", str(facts_dir), "--policy", str(REPO / "policies")]
         base += ["--vars", str(variables)]
         baseline = Path(directory) / "baseline.json"

@@ -8,11 +8,11 @@ BENCH_RUNS ?= $(if $(BENCH_QUICK),2,5)
 BENCH_HOSTS ?= $(if $(BENCH_QUICK),10,10$(comma)50)
 comma := ,
 
-.PHONY: bench-all bench-deps bench-probe bench-engine bench-fleet bench-tuned bench-lab
+.PHONY: bench-all bench-deps bench-probe bench-engine bench-fleet bench-tuned bench-html bench-lab
 
 # On this machine (about 25 minutes); bench-lab adds the QEMU fleet (started and stopped under the lab's
 # lock, about 8 minutes more).
-bench-all: bench-probe bench-engine bench-fleet bench-tuned
+bench-all: bench-probe bench-engine bench-fleet bench-tuned bench-html
 
 bench-deps: $(VENV)/.bench-installed
 $(VENV)/.bench-installed: pyproject.toml | venv
@@ -38,6 +38,11 @@ bench-fleet: bench-deps
 bench-tuned: bench-deps
 	@mkdir -p $(BENCH_OUT)
 	set -o pipefail; $(BIN)/python bench/tuned_bench.py --rounds $(BENCH_RUNS) | tee $(BENCH_OUT)/tuned.txt
+
+# The 10,000-host HTML page in Debian's headless Chromium (make chromium).
+bench-html: bench-deps chromium
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; $(BIN)/python bench/html_bench.py $(if $(BENCH_QUICK),1000,10000) $(BENCH_RUNS) | tee $(BENCH_OUT)/html.txt
 
 # The guests are stopped whatever happens (lab/down.sh); the bench puts each guest's knobs back itself.
 bench-lab: bench-deps lab-image

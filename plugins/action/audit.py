@@ -20,6 +20,7 @@ try:
     from memtune.drift import Kind
     from memtune.drift import drift as host_drift
     from memtune.knobs import SYSCTLS
+    from memtune.report.picture import memory_picture
 except ImportError:  # reported by the tune action's MEMTUNE_IMPORT_ERROR
     pass
 
@@ -56,6 +57,7 @@ class ActionModule(TuneAction):
             counts={kind.value: counts.get(kind.value, 0) for kind in Kind},
             findings=findings,
             state=host_state(facts),
+            memory=memory_picture(facts).model_dump(mode="json"),
             remote_calls=1,
             ansible_facts={"memtune": raw},
         )

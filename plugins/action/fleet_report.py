@@ -22,10 +22,18 @@ try:
     from memtune.drift import HostDrift
     from memtune.facts import FactsError
     from memtune.report import FleetReport, Format, HostError, fleet_report, host_result, render
+    from memtune.report.picture import MemoryPicture
 except ImportError as exc:  # ansible-test's import sanity runs without the controller package
     MEMTUNE_IMPORT_ERROR = exc
 
-SUFFIXES = {"json": "json", "junit": "xml", "markdown": "md", "prometheus": "prom", "table": "txt"}
+SUFFIXES = {
+    "json": "json",
+    "junit": "xml",
+    "markdown": "md",
+    "prometheus": "prom",
+    "table": "txt",
+    "html": "html",
+}
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "dest": {"type": "path", "required": True},
     "hosts": {"type": "list", "elements": "str"},
@@ -122,7 +130,14 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
                 )
                 continue
             try:
-                results.append(host_result(HostDrift.model_validate(registered["drift"])))
+                memory = registered.get("memory")
+                results.append(
+                    host_result(
+                        HostDrift.model_validate(registered["drift"]),
+                        hostvars[host].get("group_names", []),
+                        MemoryPicture.model_validate(memory) if memory is not None else None,
+                    )
+                )
                 states[host] = _host_state(registered)
             except ValueError as exc:
                 errors.append(

@@ -149,6 +149,15 @@ state:
   returned: always
   type: dict
   sample: {vm.swappiness: {runtime: 60, boot: "60", boot_source: "/etc/sysctl.d/99-site.conf:2"}}
+memory:
+  description: The host's memory picture for the fleet report's HTML page - RAM and swap, NUMA nodes with their
+    huge page pools, THP modes, memory pressure (the C(memory) of a host in C(schemas/report.schema.json)).
+  returned: always
+  type: dict
+  sample: {mem_total_kb: 16318508, mem_available_kb: 12001220, swap_total_kb: 0, swap_used_kb: 0,
+           nodes: [{node: 0, mem_total_kb: 16318508, mem_free_kb: 9120000, hugepages: {"2048": 0}}],
+           pools: [{size_kb: 2048, nr: 0, free: 0}], thp_enabled: madvise, thp_defrag: madvise,
+           psi_some: {avg10: 0.0, avg60: 0.0, total: 1520}, psi_full: {avg10: 0.0, avg60: 0.0, total: 800}}
 remote_calls:
   description: Module calls made on the host (always 1).
   returned: always

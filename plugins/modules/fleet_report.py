@@ -13,12 +13,15 @@ version_added: "0.1.0"
 description:
   - An action that runs on the controller and connects to no host. It reads the result of M(memtune.fleet.audit)
     that each host of O(hosts) registered under O(result_var), and writes one report over the whole fleet into
-    the directory O(dest), in each of O(formats) (C(memtune-audit.json), C(.xml), C(.md), C(.prom), C(.txt)).
+    the directory O(dest), in each of O(formats) (C(memtune-audit.json), C(.xml), C(.md), C(.prom), C(.txt), C(.html)).
   - A host without such a result (unreachable, or its audit failed before comparing, for example on a policy
     error) is reported as an error with the reason; the other hosts are still reported.
   - The formats are those of C(memtune audit) (see C(docs/audit.md)) - JSON (schema C(schemas/report.schema.json)),
     JUnit XML (one testcase per host and knob), Markdown, the Prometheus text format for node_exporter's textfile
-    collector, and a table. Each file is replaced in one step, and only when its content changed.
+    collector, a table, and one self-contained HTML page (inline CSS and script, no network; a heat map of
+    hosts by knob coloured by finding kind, grouped by the hosts' first inventory group, each host's knobs with
+    their provenance and its memory picture). Each file is replaced in one step, and only when its content
+    changed.
   - With O(baseline), values that moved since that baseline (C(memtune baseline record)) are reported too, apart
     from the policy drift. With O(record_baseline), the fleet's current values are written there as a new baseline.
   - Run it once per play (C(run_once=true)), after the audit task.
@@ -41,8 +44,8 @@ options:
     description: The report formats to write.
     type: list
     elements: str
-    choices: [json, junit, markdown, prometheus, table]
-    default: [json, junit, markdown, prometheus, table]
+    choices: [json, junit, markdown, prometheus, table, html]
+    default: [json, junit, markdown, prometheus, table, html]
   baseline:
     description: A baseline file; values that moved since it are reported as C(moved) and count as drift.
     type: path

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memtune import __version__, cli_audit
+from memtune import __version__, cli_audit, cli_report
 from memtune.cli_options import (
     FactsOption,
     JobsOption,
@@ -171,6 +171,7 @@ def schema(
 app.command()(cli_audit.audit)
 app.command()(cli_audit.diff)
 app.add_typer(cli_audit.baseline_app, name="baseline")
+app.add_typer(cli_report.report_app, name="report")
 
 
 def main() -> None:

@@ -42,7 +42,8 @@ SaveOption = Annotated[
     typer.Option(
         "--save",
         metavar="FORMAT=FILE",
-        help="Write the report in FORMAT (json, junit, markdown, prometheus, table) to FILE; repeatable.",
+        help="Write the report in FORMAT (json, junit, markdown, prometheus, table, html) to FILE; "
+        "repeatable.",
     ),
 ]
 

@@ -24,6 +24,7 @@ from memtune.hosts import HostVars, load_host_facts
 from memtune.plan import plan as plan_host
 from memtune.policy import PolicySet
 from memtune.report import Format, HostPart, host_part, host_result
+from memtune.report.picture import memory_picture
 
 HOSTS_PER_WORKER = 2000
 Files = list[tuple[str, Path]]
@@ -96,7 +97,9 @@ class AuditJob:
         for host, file in files:
             try:
                 facts = load_host_facts(file)
-                result = host_result(drift(self.job.plan_facts(host, facts), facts, host))
+                desired = self.job.plan_facts(host, facts)
+                groups = self.job.host_vars.get(host, _NO_VARS).group_names
+                result = host_result(drift(desired, facts, host), groups, memory_picture(facts))
             except (PolicyError, FactsError) as exc:
                 outcomes.append(AuditOutcome(host, error=str(exc)))
                 continue

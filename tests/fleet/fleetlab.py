@@ -71,7 +71,12 @@ class Fleet:
             extra = Path(tempfile.mkdtemp(dir=self.workdir)) / "host_vars.yml"
             extra.write_text(yaml.safe_dump({"all": {"hosts": host_vars}}))
             command += ["-i", str(extra)]
-        variables = {"rollout_report_dir": str(report_dir), "rollout_settle_seconds": 3, **variables}
+        variables = {
+            "rollout_report_dir": str(report_dir),
+            "rollout_settle_seconds": 3,
+            "rollout_evidence_window_seconds": 1,
+            **variables,
+        }
         command += [str(REPO / "playbooks/rollout.yml"), "-e", json.dumps(variables)]
         if limit:
             command += ["--limit", limit]

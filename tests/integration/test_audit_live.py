@@ -108,13 +108,15 @@ def test_the_playbook_writes_one_fleet_report_and_fails_on_drift(
     assert done.returncode == 2, done.stdout + done.stderr  # the policy's values differ from the machine's
     report = tmp_path / "report"
     assert sorted(p.name for p in report.iterdir()) == [
-        f"memtune-audit.{suffix}" for suffix in ("json", "md", "prom", "txt", "xml")
+        f"memtune-audit.{suffix}" for suffix in ("html", "json", "md", "prom", "txt", "xml")
     ]
     document = json.loads((report / "memtune-audit.json").read_text())
     schema = json.loads((REPO / "schemas" / "report.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(document)
     (host,) = document["hosts"]
     assert host["host"] == "localhost" and host["drifted"] is True
+    assert host["memory"]["mem_total_kb"] > 0 and host["groups"] == ["ungrouped"]
+    assert '"localhost"' in (report / "memtune-audit.html").read_text()
     assert {c["knob"] for c in host["checks"]} >= {"vm.swappiness", "thp.enabled", "hugepages.2048kB"}
     xmlschema.XMLSchema(REPO / "schemas" / "junit.xsd").validate(str(report / "memtune-audit.xml"))
     families = {

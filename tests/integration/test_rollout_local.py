@@ -11,18 +11,25 @@ from typing import Any
 
 import pytest
 import yaml
+from playwright.sync_api import Browser
 
 from .apply_guard import HostState, host_guard
+from .browser import browser, open_page, screenshot
 from .conftest import BIN, REPO, ansible_env
 
-__all__ = ["host_guard"]
+__all__ = ["browser", "host_guard"]
 ROLE = REPO / "roles" / "rollout"
 ROLLOUT_PLAY = "PLAY [Roll memory tuning out in batches]"
 
 
 def rollout(tmp_path: Path, *extra: str, **variables: Any) -> tuple[subprocess.CompletedProcess[str], Path]:
     report = tmp_path / "report"
-    variables = {"rollout_report_dir": str(report), "rollout_settle_seconds": 1, **variables}
+    variables = {
+        "rollout_report_dir": str(report),
+        "rollout_settle_seconds": 1,
+        "rollout_evidence_window_seconds": 1,
+        **variables,
+    }
     done = subprocess.run(
         [str(BIN / "ansible-playbook"), "playbooks/rollout.yml", "-e", json.dumps(variables), *extra],
         cwd=REPO,
@@ -42,12 +49,28 @@ def statuses(report: Path) -> dict[str, str]:
 
 @pytest.mark.root
 def test_rollout_tunes_this_machine_and_a_second_rollout_changes_nothing(
-    host_guard: HostState, tmp_path: Path
+    host_guard: HostState, browser: Browser, tmp_path: Path
 ) -> None:
-    first, report = rollout(tmp_path)
+    first, report = rollout(tmp_path, rollout_report_audit_page="memtune-audit.html")
     assert first.returncode == 0, first.stdout
     assert statuses(report) == {"localhost": "changed"}
     assert HostState().differences(host_guard)  # something on this machine changed
+    document = json.loads((report / "rollout.json").read_text())
+    [entry] = document["hosts"]
+    assert entry["batch"] == ["localhost"]
+    for window in ("before", "after"):  # one-second windows (rollout() sets them), this kernel has PSI
+        assert 0.9 < entry["evidence"][window]["seconds"] < 10
+        metrics = entry["evidence"][window]["metrics"]
+        assert metrics["psi_some_avg10"] is not None and metrics["pgscan_kswapd"] is not None
+    assert document["evidence"]["psi_some_avg10"]["hosts"] == 1
+    assert "evidence (before -> after the change" in (report / "rollout.txt").read_text()
+    opened = open_page(browser, report / "rollout.html")
+    assert opened.page.inner_text("#summary").startswith("1 host: 1 changed.")
+    assert opened.page.get_attribute("tr[data-host=localhost] [data-status]", "data-status") == "changed"
+    assert opened.page.get_attribute("a.audit-link", "href") == "memtune-audit.html#host=localhost"
+    assert opened.page.locator("table.fleet-evidence tbody tr").count() >= 10
+    assert opened.errors == [] and opened.network((report / "rollout.html").resolve().as_uri()) == []
+    screenshot(opened, "rollout-local")
     second, report = rollout(tmp_path)
     assert second.returncode == 0, second.stdout
     assert statuses(report) == {"localhost": "unchanged"}
@@ -61,12 +84,15 @@ def test_a_host_failing_its_health_gate_is_rolled_back(host_guard: HostState, tm
         rollout_health_units=["memtune-no-such-unit"],
         rollout_health_tcp_checks=[{"port": 9, "timeout": 1}],
         rollout_precheck_enabled=False,
+        # "must improve by more than 100 points": worse than before whatever the machine does.
+        rollout_health_max_worsening={"psi_some_avg10": -100},
     )
     assert done.returncode != 0
     [entry] = json.loads((report / "rollout.json").read_text())["hosts"]
     assert entry["status"] == "rolled_back", done.stdout
     assert "unit not active: memtune-no-such-unit.service" in entry["reason"]
     assert "TCP port not open: 9" in entry["reason"]
+    assert "psi_some_avg10 worse than before: " in entry["reason"]
     assert not HostState().differences(host_guard)  # back to the values from before
 
 
@@ -94,6 +120,15 @@ def test_a_host_failing_its_pre_check_is_not_touched(tmp_path: Path) -> None:
         ({"rollout_health_max_new_oom_kills": [1]}, "rollout_health_max_new_oom_kills"),
         ({"rollout_health_tcp_checks": [{"host": "db1"}]}, "port"),
         ({"rollout_on_unsupported": "ignore"}, "rollout_on_unsupported"),
+        ({"rollout_evidence_window_seconds": 0}, "rollout_evidence_window_seconds must be at least 1"),
+        (
+            {"rollout_health_max_worsening": {"psi": 1}},
+            "memory_worsening: unknown metrics psi; known: psi_some_avg10",
+        ),
+        (
+            {"rollout_health_max_worsening": {"pgscan_direct": "lots"}},
+            "the limits of pgscan_direct are not numbers",
+        ),
     ],
 )
 def test_bad_input_is_rejected_before_any_host_is_touched(

@@ -1,6 +1,6 @@
 """The fleet report: every host's drift, the hosts that could not be audited, and what moved since a
-baseline, rendered for people (table), machines (json, schema in ``schemas/report.schema.json``), CI (junit,
-markdown) and monitoring (prometheus).
+baseline, rendered for people (table, and html: one self-contained page), machines (json, schema in
+``schemas/report.schema.json``), CI (junit, markdown) and monitoring (prometheus).
 
 ``FleetReport.exit_code`` is the audit's: 0 nothing to report, 1 drift or movement, 2 any host or input
 that could not be read (bad input wins over drift).
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from memtune.baseline import Baseline, Movement
 from memtune.drift import Check, HostDrift, Kind
+from memtune.report.picture import MemoryPicture
 
 SCHEMA_VERSION: Literal[1] = 1
 EXIT_CLEAN, EXIT_DRIFT, EXIT_INVALID = 0, 1, 2
@@ -30,6 +31,7 @@ class Format(enum.StrEnum):
     junit = "junit"
     markdown = "markdown"
     prometheus = "prometheus"
+    html = "html"
 
 
 class _Model(BaseModel):
@@ -44,12 +46,16 @@ class HostError(_Model):
 
 
 class HostResult(_Model):
-    """One host's checks; ``counts``: findings per kind (every kind present)."""
+    """One host's checks; ``counts``: findings per kind (every kind present); ``groups``: its inventory
+    groups (empty when the audit had no inventory variables); ``memory``: its memory picture (none in
+    reports written before it was added)."""
 
     host: str
     drifted: bool
     counts: dict[Kind, int]
     checks: list[Check]
+    groups: list[str] = []
+    memory: MemoryPicture | None = None
 
 
 class Summary(_Model):
@@ -88,13 +94,17 @@ def _counts(checks: Iterable[Check]) -> Counter[Kind]:
     return Counter(finding.kind for check in checks for finding in check.findings)
 
 
-def host_result(drift: HostDrift) -> HostResult:
+def host_result(
+    drift: HostDrift, groups: Iterable[str] = (), memory: MemoryPicture | None = None
+) -> HostResult:
     counts = _counts(drift.checks)
     return HostResult(
         host=drift.host,
         drifted=drift.drifted,
         counts={kind: counts[kind] for kind in Kind},
         checks=drift.checks,
+        groups=list(groups),
+        memory=memory,
     )
 
 
@@ -191,9 +201,10 @@ def render(report: FleetReport, output: Format) -> str:
 
 @functools.cache
 def _renderer(output: Format) -> Renderer:
-    from memtune.report import json_text, junit, markdown, prometheus, table  # they import this module
+    from memtune.report import html, json_text, junit, markdown, prometheus, table  # they import this module
 
     modules: dict[Format, Any] = {
+        Format.html: html,
         Format.json: json_text,
         Format.junit: junit,
         Format.markdown: markdown,

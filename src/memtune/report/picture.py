@@ -1,0 +1,81 @@
+"""A host's memory picture for the reports: RAM and swap, NUMA nodes with their huge page pools, THP and
+memory pressure, taken from the facts the audit read (a summary, not the facts themselves)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from memtune.facts import HostFacts, PressureLine
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeMemory(_Model):
+    """One NUMA node: its memory and, per huge page size in kB, the pages in its pool."""
+
+    node: int
+    mem_total_kb: int | None
+    mem_free_kb: int | None
+    hugepages: dict[int, int | None] = {}
+
+
+class PoolMemory(_Model):
+    """One huge page size (kB) across the host: pages in the pool and free."""
+
+    size_kb: int
+    nr: int | None
+    free: int | None
+
+
+class PressureAverages(_Model):
+    """One line of /proc/pressure/memory: percentages over 10 s and 60 s, and the total stall in µs."""
+
+    avg10: float
+    avg60: float
+    total: int
+
+
+class MemoryPicture(_Model):
+    mem_total_kb: int
+    mem_available_kb: int | None = None
+    swap_total_kb: int | None = None
+    swap_used_kb: int | None = None
+    nodes: list[NodeMemory] = []
+    pools: list[PoolMemory] = []
+    thp_enabled: str | None = None
+    thp_defrag: str | None = None
+    psi_some: PressureAverages | None = None
+    psi_full: PressureAverages | None = None
+
+
+def _pressure(line: PressureLine | None) -> PressureAverages | None:
+    return None if line is None else PressureAverages(avg10=line.avg10, avg60=line.avg60, total=line.total)
+
+
+def memory_picture(facts: HostFacts) -> MemoryPicture:
+    memory, pressure = facts.memory, facts.pressure
+    return MemoryPicture(
+        mem_total_kb=memory.mem_total_kb,
+        mem_available_kb=memory.mem_available_kb,
+        swap_total_kb=memory.swap_total_kb,
+        swap_used_kb=memory.swap_used_kb,
+        nodes=[
+            NodeMemory(
+                node=node.id,
+                mem_total_kb=node.mem_total_kb,
+                mem_free_kb=node.mem_free_kb,
+                hugepages={size: pool.nr for size, pool in sorted(node.hugepages.items())},
+            )
+            for node in facts.numa.nodes
+        ],
+        pools=[
+            PoolMemory(size_kb=size, nr=pool.nr, free=pool.free)
+            for size, pool in sorted(facts.hugepages.pools.items())
+        ],
+        thp_enabled=facts.thp.enabled if facts.thp else None,
+        thp_defrag=facts.thp.defrag if facts.thp else None,
+        psi_some=_pressure(pressure.some) if pressure else None,
+        psi_full=_pressure(pressure.full) if pressure else None,
+    )
