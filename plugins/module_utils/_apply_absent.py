@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.memtune.fleet.plugins.module_utils import _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes import (
     Change,
@@ -111,28 +109,24 @@ def _remove_cmdline(ctx, plan, snapshot):
     plan.changes.append(change)
 
 
-def plan_absent(ctx, snapshot, snapshot_path):
-    """-> Plan that leaves the host as the snapshot found it. Without a snapshot it still removes
-    memtune's own files."""
+def plan_absent(ctx, ledger):
+    """-> Plan that leaves the host as the ledger's originals found it. Without a ledger it still removes
+    memtune's own files. The ledger itself stays (memory_apply records the rollback in it)."""
     plan = Plan()
-    if snapshot is None:
-        snapshot = _persist.new_snapshot()
+    if ledger is None:
+        ledger = _persist.new_snapshot()
     else:
-        _restore_runtime(ctx, plan, snapshot["runtime"])
-    unit_changes = _restore_cgroups(ctx, plan, snapshot["runtime"]["cgroups"])
-    _restore_files(ctx, plan, snapshot)
+        _restore_runtime(ctx, plan, ledger["runtime"])
+        if ledger.get("generations"):
+            plan.restored = list(ledger["generations"][-1]["items"])
+    unit_changes = _restore_cgroups(ctx, plan, ledger["runtime"]["cgroups"])
+    _restore_files(ctx, plan, ledger)
     if ctx.systemd is not None and any(
         c.kind in ("file", "link") and c.name.startswith(_persist.SYSTEMD_DIR) for c in plan.changes
     ):
         plan.changes.append(daemon_reload_change(ctx))
     plan.changes.extend(unit_changes)
-    _remove_cmdline(ctx, plan, snapshot)
-    full = ctx.path(snapshot_path)
-    if os.path.exists(full):
-
-        def act():
-            _persist.remove_file(full)
-            _persist.remove_empty_dirs(snapshot["dirs"])
-
-        plan.changes.append(Change("snapshot", snapshot_path, "saved", None, act))
+    _remove_cmdline(ctx, plan, ledger)
+    if plan.changes:
+        ledger["owned"]["kernel_cmdline"], ledger["owned"]["dropins"] = [], []
     return plan

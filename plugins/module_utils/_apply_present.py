@@ -17,6 +17,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes impor
     thp_change,
     unit_change,
 )
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_leftover import plan_leftovers
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_runtime import TWINS, pool_path
 from ansible_collections.memtune.fleet.plugins.module_utils._bootloader import Bootloader, plan_args
 from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import (
@@ -40,6 +41,7 @@ class Plan:
         self.changes, self.unchanged, self.skipped, self.conflicts = [], [], [], []
         self.pools, self.cgroups = [], []
         self.reboot_required = False
+        self.kept, self.restored = None, []
 
     def compare(self, change):
         """File ``change`` under changes or unchanged; True when it changes something."""
@@ -67,13 +69,13 @@ def _plan_sysctls(ctx, plan, want, snapshot):
             plan.skipped.append({"kind": "sysctl", "name": key, "reason": "this kernel has no %s" % key})
             continue
         kept[key] = want[key]
-        if plan.compare(sysctl_change(ctx, key, current[key], want[key])):
-            _persist.remember(snapshot["runtime"], "sysctl", key, current[key])
-            twin = TWINS.get(key)
-            if twin and twin not in want:
-                value = read_sysctls(ctx.tree, [twin])[twin]
-                if value is not None:
-                    _persist.remember(snapshot["runtime"], "sysctl", twin, value)
+        _persist.remember(snapshot["runtime"], "sysctl", key, current[key])
+        plan.compare(sysctl_change(ctx, key, current[key], want[key]))
+        twin = TWINS.get(key)
+        if twin and twin not in want:
+            value = read_sysctls(ctx.tree, [twin])[twin]
+            if value is not None:
+                _persist.remember(snapshot["runtime"], "sysctl", twin, value)
     return kept
 
 
@@ -89,8 +91,8 @@ def _plan_thp(ctx, plan, want, snapshot):
             raise PlanError(
                 "thp.%s: %r is not one of this kernel's choices (%s)" % (knob, want[knob], ", ".join(choices))
             )
-        if plan.compare(thp_change(ctx, knob, thp[knob], want[knob])):
-            _persist.remember(snapshot["runtime"], "thp", knob, thp[knob])
+        _persist.remember(snapshot["runtime"], "thp", knob, thp[knob])
+        plan.compare(thp_change(ctx, knob, thp[knob], want[knob]))
         writes.append(("%s/%s" % (THP_DIR, knob), want[knob]))
     return writes
 
@@ -105,8 +107,8 @@ def _plan_pools(ctx, plan, pools, snapshot):
             if before is None:
                 raise PlanError("node %d has no pool of %d kB hugepages (%s is missing)" % (node, size, path))
             change = pool_change(ctx, size, node, before, pool["per_node"][node])
-            if plan.compare(change):
-                snapshot["runtime"]["hugepages"].setdefault(str(size), {}).setdefault(str(node), before)
+            plan.compare(change)
+            snapshot["runtime"]["hugepages"].setdefault(str(size), {}).setdefault(str(node), before)
             plan.pools.append(
                 {
                     "size_kb": size,
@@ -148,6 +150,13 @@ def _plan_boot_restore(ctx, plan, snapshot, writes):
     )
 
 
+def remember_limits(snapshot, target, limits):
+    """Keep each limit's first value: a limit added to a target later gets its own original."""
+    saved = snapshot["runtime"]["cgroups"].setdefault(target, {})
+    for name in limits:
+        saved.setdefault(name, limits[name])
+
+
 def _plan_unit(ctx, plan, snapshot, entry):
     unit, limits = entry["unit"], entry["limits"]
     if ctx.systemd is None:
@@ -168,8 +177,8 @@ def _plan_unit(ctx, plan, snapshot, entry):
     if info["load_state"] == "not-found":
         ctx.warnings.append("%s is not installed: its drop-in takes effect when it is" % unit)
         return True
-    if plan.compare(unit_change(ctx, unit, before, dict(limits))):
-        _persist.remember(snapshot["runtime"], "cgroups", unit, before)
+    remember_limits(snapshot, unit, before)
+    plan.compare(unit_change(ctx, unit, before, dict(limits)))
     return True
 
 
@@ -191,14 +200,15 @@ def _plan_raw_cgroup(ctx, plan, snapshot, entry):
             }
         )
     want = {name: kernel_value(entry["limits"][name]) for name in info["limits"]}
+    entry["limits"] = {name: entry["limits"][name] for name in info["limits"]}
     refused = [] if entry["force"] else below_usage(want, info["usage"])
     if refused:
         raise PlanError(
             "cgroup %s uses %d bytes; %s below that is refused (set force: true to apply anyway)"
             % (path, info["usage"], ", ".join("%s=%s" % (n, want[n]) for n in refused))
         )
-    if plan.compare(raw_cgroup_change(ctx, path, info["flavor"], info["limits"], want)):
-        _persist.remember(snapshot["runtime"], "cgroups", path, info["limits"])
+    remember_limits(snapshot, path, info["limits"])
+    plan.compare(raw_cgroup_change(ctx, path, info["flavor"], info["limits"], want))
     plan.cgroups.append({"target": path, "usage": info["usage"], "before": info["limits"], "after": want})
 
 
@@ -260,7 +270,9 @@ def _plan_cmdline(ctx, plan, snapshot, want):
 
 
 def plan_present(ctx, want, snapshot):
-    """-> Plan. ``snapshot`` (loaded or new) is updated in memory with the values the changes replace."""
+    """-> Plan. ``snapshot`` (the ledger, loaded or new) is updated in memory with the originals of every
+    value planned. ``plan.kept`` is ``want`` without what this host cannot take; ``plan.restored`` names
+    the values of the ledger's newest generation that ``want`` drops, which go back to their originals."""
     plan = Plan()
     kept = _plan_sysctls(ctx, plan, want["sysctl"], snapshot)
     plan.conflicts = find_conflicts(ctx.tree, kept)
@@ -269,10 +281,21 @@ def plan_present(ctx, want, snapshot):
     _plan_file(ctx, plan, snapshot, _persist.SYSCTL_FILE, _persist.render_sysctl(kept))
     _plan_boot_restore(ctx, plan, snapshot, boot_writes)
     units, reload_needed = _plan_cgroups(ctx, plan, snapshot, want["cgroups"])
+    plan.kept = dict(
+        want,
+        sysctl=kept,
+        thp=want["thp"] if thp_facts(ctx.tree) is not None else {},
+        cgroups=[e for e in want["cgroups"] if e["path"] or ctx.systemd is not None],
+    )
+    plan.restored, leftover_units = plan_leftovers(ctx, plan, snapshot, plan.kept)
+    reload_needed = reload_needed or bool(leftover_units and ctx.systemd is not None)
     if reload_needed:
         unit_changes = [c for c in plan.changes if c.kind == "cgroup" and c.name in units]
         plan.changes = (
-            [c for c in plan.changes if c not in unit_changes] + [daemon_reload_change(ctx)] + unit_changes
+            [c for c in plan.changes if c not in unit_changes]
+            + [daemon_reload_change(ctx)]
+            + unit_changes
+            + leftover_units
         )
     _plan_cmdline(ctx, plan, snapshot, want["kernel_cmdline"])
     if plan.changes:

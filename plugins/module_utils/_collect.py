@@ -27,7 +27,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._procfs import (
 from ansible_collections.memtune.fleet.plugins.module_utils._sysctl_files import sysctl_sources, tuned_profile
 from ansible_collections.memtune.fleet.plugins.module_utils._workloads import detect_workloads
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MANAGED_SYSCTLS = (
     "vm.swappiness", "vm.min_free_kbytes", "vm.watermark_scale_factor", "vm.watermark_boost_factor",

@@ -9,8 +9,6 @@ The probe reports this so the controller can tell runtime drift from boot drift 
 
 from __future__ import annotations
 
-import json
-
 from ansible_collections.memtune.fleet.plugins.module_utils._bootloader import (
     BLS_DIR,
     DEFAULT_GRUB,
@@ -24,11 +22,12 @@ from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import (
     V2_FILES,
     read_raw,
 )
+from ansible_collections.memtune.fleet.plugins.module_utils._ledger import LedgerError, summary
+from ansible_collections.memtune.fleet.plugins.module_utils._ledger import load as load_ledger
 from ansible_collections.memtune.fleet.plugins.module_utils._persist import (
     BOOT_CONF,
     BOOT_UNIT,
     BOOT_UNIT_LINK,
-    SNAPSHOT,
     SYSCTL_FILE,
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._procfs import parse_int
@@ -65,19 +64,15 @@ def unit_cgroup(unit, mount):
     return "%s/system.slice/%s" % (mount, unit)
 
 
-def _snapshot(tree):
-    text = tree.read(SNAPSHOT, optional=True)
-    if text is None:
-        return None
+def _ledger(tree):
+    """-> (the ledger or None, what the facts report of it or None). A file that cannot be used is reported
+    with the reason (and a warning); a version-1 snapshot is read as the ledger it becomes."""
     try:
-        snapshot = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter's stack
-        tree.warn("%s is not valid JSON" % SNAPSHOT)
-        return None
-    if not isinstance(snapshot, dict):
-        tree.warn("%s is not a JSON object: ignored" % SNAPSHOT)
-        return None
-    return snapshot
+        ledger = load_ledger(tree)[0]
+    except LedgerError as exc:
+        tree.warn(str(exc))
+        return None, {"path": exc.path, "error": exc.reason, "originals": [], "generations": []}
+    return ledger, summary(ledger) if ledger else None
 
 
 def _member(snapshot, section, name, kind):
@@ -124,13 +119,14 @@ def read_bootloader(tree):
 
 
 def read_memtune_state(tree, cgroup_mount):
-    snapshot = _snapshot(tree)
+    snapshot, ledger = _ledger(tree)
     boot_conf = tree.read(BOOT_CONF, optional=True)
     return {
         "sysctl_file": tree.exists(SYSCTL_FILE),
         "boot_unit": {"installed": tree.exists(BOOT_UNIT), "enabled": tree.exists(BOOT_UNIT_LINK)},
         "boot_writes": parse_boot_conf(boot_conf) if boot_conf else {},
         "snapshot": snapshot is not None,
+        "ledger": ledger,
         "owned_cmdline": [arg for arg in _member(snapshot, "owned", "kernel_cmdline", list)
                           if isinstance(arg, str)],
         "bootloader": read_bootloader(tree),

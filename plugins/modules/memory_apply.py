@@ -282,10 +282,11 @@ diff:
 
 import copy
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.memtune.fleet.plugins.module_utils import _persist
+from ansible_collections.memtune.fleet.plugins.module_utils import _ledger, _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_absent import plan_absent
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes import (
     ApplyError,
@@ -306,6 +307,8 @@ from ansible_collections.memtune.fleet.plugins.module_utils._fingerprint import 
 from ansible_collections.memtune.fleet.plugins.module_utils._platform import detect_systemd
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 
+EMPTY = _ledger.to_desired({"sysctl": {}, "thp": {}, "hugepages": [], "kernel_cmdline": [], "cgroups": []})
+
 
 def _context(module, tree):
     def run(argv):
@@ -321,15 +324,7 @@ def _context(module, tree):
     )
 
 
-def _plan(module, ctx, want):
-    """-> (plan, changes to carry out in order, snapshot path or None once the run is over)."""
-    tree = ctx.tree
-    saved = _persist.load_snapshot(tree.path(_persist.SNAPSHOT))
-    if want is None:
-        plan = plan_absent(ctx, saved, _persist.SNAPSHOT)
-        return plan, plan.changes, None
-    snapshot = copy.deepcopy(saved) if saved else _persist.new_snapshot()
-    plan = plan_present(ctx, want, snapshot)
+def _fail_if_conflicting(module, plan):
     if plan.conflicts and module.params["fail_on_conflict"]:
         raise PlanError(
             "; ".join(
@@ -338,22 +333,119 @@ def _plan(module, ctx, want):
             )
             + " (fail_on_conflict is set; nothing was changed)"
         )
-    if not plan.changes:
-        return plan, [], _persist.SNAPSHOT if saved else None
-    path = tree.path(_persist.SNAPSHOT)
+
+
+def _load_ledger(module, ctx):
+    """-> (ledger or None, whether it comes from a version-1 snapshot, the file to move aside or None)."""
+    try:
+        ledger, migrated = _ledger.load(ctx.tree)
+    except _ledger.LedgerError as exc:
+        if not module.params["new_ledger"]:
+            raise PlanError(
+                "%s; nothing was changed. Move the file away or run with new_ledger=true, which moves it "
+                "aside (%s.corrupt-<time>) and starts a new ledger" % (exc, exc.path)
+            ) from None
+        return None, False, exc.path
+    return ledger, migrated, None
+
+
+def _ledger_changes(ctx, ledger, migrated, aside, finish):
+    """The ledger's saves around the run's changes: the originals before anything is changed, then
+    ``finish(ledger)`` (the new generation) once everything is done."""
+    path = ctx.path(_ledger.LEDGER)
+
+    def save():
+        ledger["dirs"].extend(d for d in ctx.created_dirs if d not in ledger["dirs"])
+        _persist.save_snapshot(path, ledger)
 
     def save_first():
+        if aside:
+            moved = "%s.corrupt-%s" % (aside, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+            os.rename(ctx.path(aside), ctx.path(moved))
+            ctx.warnings.append(
+                "%s could not be read: moved aside to %s, a new ledger starts" % (aside, moved)
+            )
         _persist.make_dirs(os.path.dirname(path), ctx.created_dirs)
-        snapshot["dirs"].extend(ctx.created_dirs)
-        _persist.save_snapshot(path, snapshot)
+        save()
 
     def save_final():
-        snapshot["dirs"].extend(d for d in ctx.created_dirs if d not in snapshot["dirs"])
-        _persist.save_snapshot(path, snapshot)
+        finish(ledger)
+        save()
+        if migrated:
+            _persist.remove_file(ctx.path(_persist.SNAPSHOT))
 
-    first = Change("snapshot", _persist.SNAPSHOT, None, "saved", save_first)
-    last = Change("snapshot", _persist.SNAPSHOT, None, "updated", save_final)
-    return plan, [first, *plan.changes, last], _persist.SNAPSHOT
+    return (
+        Change("ledger", _ledger.LEDGER, None, "saved", save_first),
+        Change("ledger", _ledger.LEDGER, None, "updated", save_final),
+    )
+
+
+def _plan_original(module, ctx, ledger, migrated, aside):
+    plan = plan_absent(ctx, ledger)
+    if ledger is None or (
+        not plan.changes and not migrated and _ledger.same_set(_ledger.latest(ledger), EMPTY)
+    ):
+        return plan, plan.changes
+    ledger = copy.deepcopy(ledger)
+
+    def finish(saved):
+        if not _ledger.same_set(_ledger.latest(saved), EMPTY):
+            _ledger.append(
+                saved, {"desired": EMPTY, "plan": {"hash": None, "sources": []}}, "rollback-original"
+            )
+        _persist.remove_empty_dirs(saved["dirs"])
+
+    first, last = _ledger_changes(ctx, ledger, migrated, aside, finish)
+    return plan, [first, *plan.changes, last]
+
+
+def _plan(module, ctx, raw, rollback):
+    """-> (plan, changes to carry out in order)."""
+    ledger, migrated, aside = _load_ledger(module, ctx)
+    action = "apply"
+    if rollback == "previous":
+        generation = _ledger.previous(ledger)
+        if generation is None:
+            ctx.warnings.append(
+                "no previous generation in %s: rolling back to the original values" % _ledger.LEDGER
+            )
+            rollback = "original"
+        else:
+            raw, action = generation["desired"], "rollback-previous"
+    if rollback == "original":
+        return _plan_original(module, ctx, ledger, migrated, aside)
+    try:
+        want = validate(raw)
+    except DesiredError as exc:
+        raise PlanError("invalid desired state: %s" % exc) from None
+    work = copy.deepcopy(ledger) if ledger else _ledger.new_ledger()
+    plan = plan_present(ctx, want, work)
+    _fail_if_conflicting(module, plan)
+    desired = _ledger.to_desired(plan.kept)
+    new_generation = not _ledger.same_set(_ledger.latest(work), desired)
+    if not plan.changes and not new_generation:
+        return plan, []
+
+    def finish(saved):
+        if action == "rollback-previous":
+            saved["generations"].pop()
+        elif new_generation:
+            _ledger.append(saved, {"desired": desired, "plan": _ledger.identity(desired, raw)}, action)
+
+    first, last = _ledger_changes(ctx, work, migrated, aside, finish)
+    return plan, [first, *plan.changes, last]
+
+
+def rollback_choice(value):
+    """O(rollback) -> None, "original" or "previous"; true (and yes) is "original", as before 0.2."""
+    text = str(value).strip().lower()
+    if text in ("false", "no", "none", "0", ""):
+        return None
+    if text in ("true", "yes", "1", "original"):
+        return "original"
+    if text == "previous":
+        return "previous"
+    raise PlanError("rollback: %r is not one of original, previous (or true, false)" % (value,))
 
 
 def main():
@@ -361,7 +453,8 @@ def main():
         argument_spec=dict(
             desired=dict(type="dict"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            rollback=dict(type="bool", default=False),
+            rollback=dict(type="raw", default=False),
+            new_ledger=dict(type="bool", default=False),
             fail_on_conflict=dict(type="bool", default=False),
             on_unsupported=dict(type="str", choices=["skip", "fail"], default="skip"),
             lock_timeout=dict(type="int", default=60),
@@ -384,11 +477,12 @@ def main():
         if params["on_unsupported"] == "fail":
             module.fail_json(msg=reason)
         module.exit_json(changed=False, skipped=True, msg=reason)
-    absent = params["state"] == "absent" or params["rollback"]
     try:
-        want = None if absent else validate(params["desired"])
-    except DesiredError as exc:
-        module.fail_json(msg="invalid desired state: %s" % exc)
+        rollback = "original" if params["state"] == "absent" else rollback_choice(params["rollback"])
+        if rollback is None:
+            validate(params["desired"])
+    except (DesiredError, PlanError) as exc:
+        module.fail_json(msg="invalid desired state: %s" % exc if isinstance(exc, DesiredError) else str(exc))
     bad_keys = [key for key in params["facts_sysctls"] or [] if not SYSCTL_KEY.match(key)]
     if bad_keys:
         module.fail_json(msg="facts_sysctls: %r is not a vm.* or kernel.* key" % bad_keys[0])
@@ -400,7 +494,7 @@ def main():
             if stale:
                 module.exit_json(changed=False, stale=True, stale_facts=stale, facts=probe.facts,
                                  msg="the host's facts changed since the plan was made; nothing was changed")
-            plan, changes, snapshot = _plan(module, ctx, want)
+            plan, changes = _plan(module, ctx, params["desired"], rollback)
             if not module.check_mode:
                 for path in _persist.remove_stale_temps(tree):
                     ctx.warnings.append("removed %s, left by an interrupted memtune run" % path)
@@ -409,12 +503,13 @@ def main():
         module.fail_json(msg=str(exc))
     except ApplyError as exc:
         module.fail_json(
-            msg="%s; the values before this run are in %s: run with state=absent to restore them"
-            % (exc, _persist.SNAPSHOT),
+            msg="%s; the original values are in %s: run with rollback=original (or previous) to restore them"
+            % (exc, _ledger.LEDGER),
             changed=True,
         )
     result, failures = report(plan, ctx, applied=not module.check_mode, diff=module._diff)
-    result["snapshot"] = snapshot
+    result["restored"] = plan.restored
+    result["ledger"] = _ledger.LEDGER if os.path.exists(tree.path(_ledger.LEDGER)) else None
     result.update(probe.after(changed=result["changed"] and not module.check_mode))
     for warning in ctx.warnings:
         module.warn(warning)

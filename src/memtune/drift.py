@@ -9,6 +9,9 @@ restore and where that comes from, and the ``Finding`` s that make it fail:
   restore or bootloader entry is missing or stale);
 - ``shortfall``: memtune asked for a hugepage pool and the kernel holds fewer pages;
 - ``unsupported``: the host's kernel lacks the knob (the plan skipped it) or the node or page size;
+- ``leftover``: memtune set the value (the host ledger's newest generation names it), the plan no longer
+  contains it, and it is not restored yet: the next tune puts its original value back and takes it out of
+  memtune's files;
 - ``unmanaged``: no policy covers the host at all.
 """
 
@@ -39,10 +42,11 @@ class Kind(enum.StrEnum):
     shortfall = "shortfall"
     unsupported = "unsupported"
     unmanaged = "unmanaged"
+    leftover = "leftover"
 
 
 # What memory_apply can mend; unsupported and unmanaged need a policy or a kernel, not an apply.
-APPLICABLE = frozenset({Kind.runtime_drift, Kind.boot_drift, Kind.shortfall})
+APPLICABLE = frozenset({Kind.runtime_drift, Kind.boot_drift, Kind.shortfall, Kind.leftover})
 
 
 class _Model(BaseModel):
@@ -361,6 +365,52 @@ def _cgroup_checks(group: Any, facts: HostFacts) -> Iterator[Check]:
         )
 
 
+def planned_items(desired: DesiredState) -> set[str]:
+    """The names of every value ``desired`` sets, as the host ledger's generations name them
+    (plugins/module_utils/_ledger.items is the remote copy; a test keeps the two equal)."""
+    names = set(desired.sysctl) | {f"thp.{knob}" for knob in desired.thp}
+    for pool in desired.hugepages:
+        names |= {f"hugepages.{pool.size_kb}kB[node{node}]" for node in pool.per_node}
+    names |= {f"cmdline.{arg.arg}" for arg in desired.kernel_cmdline}
+    for group in desired.cgroups:
+        target = group.unit if isinstance(group, UnitCgroup) else group.path
+        names |= {f"cgroup.{target}.{name}" for name in group.limits}
+    return names
+
+
+def _leftover_runtime(item: str, facts: HostFacts) -> Any:
+    if item in facts.sysctl:
+        return facts.sysctl[item]
+    if item.startswith("thp.") and facts.thp is not None:
+        return getattr(facts.thp, item[len("thp.") :], None)
+    return None
+
+
+def leftovers(desired: DesiredState, facts: HostFacts) -> list[Check]:
+    """What the ledger's newest generation set and ``desired`` no longer plans (see ``leftover``)."""
+    ledger = facts.memtune.ledger
+    if ledger is None or not ledger.generations:
+        return []
+    newest = ledger.generations[-1]
+    return [
+        Check(
+            knob=item,
+            desired=None,
+            runtime=_leftover_runtime(item, facts),
+            findings=_finding(
+                Kind.leftover,
+                f"{item} was set by memtune (generation {newest.id}) and is no longer planned: the next tune "
+                + (
+                    "restores its original value and removes it from memtune's files"
+                    if item in ledger.originals
+                    else "removes it from memtune's files"
+                ),
+            ),
+        )
+        for item in sorted(ledger.managed - planned_items(desired))
+    ]
+
+
 def drift(desired: DesiredState, facts: HostFacts, host: str) -> HostDrift:
     """Every planned value of ``host`` against its facts; see the module docstring for the kinds."""
     checks: list[Check] = []
@@ -384,6 +434,7 @@ def drift(desired: DesiredState, facts: HostFacts, host: str) -> HostDrift:
                 findings=_finding(Kind.unsupported, skipped.reason),
             )
         )
+    checks.extend(leftovers(desired, facts))
     if not checks:
         checks.append(
             Check(

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Kb = Annotated[int, Field(ge=0)]
 
@@ -189,6 +189,33 @@ class BootUnit(_Model):
     enabled: bool
 
 
+class LedgerGeneration(_Model):
+    """One run that changed what memtune manages: ``items`` are the values it set, named as the audit
+    names its checks (``vm.swappiness``, ``thp.enabled``, ``hugepages.2048kB[node0]``, ``cmdline.<arg>``,
+    ``cgroup.<unit or path>.<limit>``)."""
+
+    id: int
+    time: str | None
+    action: Literal["apply", "rollback-previous", "rollback-original", "migrated"]
+    plan_hash: str | None
+    items: list[str]
+
+
+class Ledger(_Model):
+    """The host's ledger (/var/lib/memtune/ledger.json), small: no values, only names. ``error`` says why a
+    file there cannot be used (then the other fields are empty)."""
+
+    path: str
+    error: str | None
+    originals: list[str]
+    generations: list[LedgerGeneration]
+
+    @property
+    def managed(self) -> frozenset[str]:
+        """What memtune set last and has not yet restored: the newest generation's items."""
+        return frozenset(self.generations[-1].items) if self.generations else frozenset()
+
+
 class MemtuneState(_Model):
     """What memtune left on the host and what the next boot restores from it."""
 
@@ -196,6 +223,7 @@ class MemtuneState(_Model):
     boot_unit: BootUnit
     boot_writes: dict[str, str]
     snapshot: bool
+    ledger: Ledger | None
     owned_cmdline: list[str]
     bootloader: list[BootloaderArgs]
     cgroups: list[ManagedCgroup]
@@ -204,7 +232,7 @@ class MemtuneState(_Model):
 class HostFacts(_Model):
     """Everything the probe knows about one host; validated before any planning."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     root: str
     kernel: Kernel
     memory: Memory

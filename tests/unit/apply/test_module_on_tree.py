@@ -171,7 +171,7 @@ def test_apply_converge_and_roll_back_leave_the_host_as_it_was(host: Path) -> No
     )
     boot = (host / "etc/memtune/boot-tmpfiles.conf").read_text()
     assert "w /sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages - - - - 64\n" in boot
-    saved = json.loads((host / "var/lib/memtune/snapshot.json").read_text())
+    saved = json.loads((host / "var/lib/memtune/ledger.json").read_text())
     assert saved["runtime"]["sysctl"] == {"vm.swappiness": 60, "vm.min_free_kbytes": 67584}
     assert saved["owned"]["kernel_cmdline"] == ["hugepagesz=1G", "hugepages=0:2"]
     assert saved["files"]["/etc/default/grub"] == DEBIAN_GRUB
@@ -186,7 +186,13 @@ def test_apply_converge_and_roll_back_leave_the_host_as_it_was(host: Path) -> No
     assert rolled["changed"] is True and not rolled.get("failed"), rolled
     assert (host / "sys/kernel/mm/transparent_hugepage/enabled").read_text() == "madvise\n"
     (host / "sys/kernel/mm/transparent_hugepage/enabled").write_text("always [madvise] never\n")
-    assert snapshot_tree(host) == before
+    # Everything is as it was but the ledger, which keeps the originals and records the rollback.
+    after = snapshot_tree(host)
+    kept = json.loads(after.pop("var/lib/memtune/ledger.json"))
+    assert [after.pop("var/"), after.pop("var/lib/"), after.pop("var/lib/memtune/")] == ["", "", ""]
+    assert after == before
+    assert kept["runtime"]["sysctl"] == saved["runtime"]["sysctl"]
+    assert kept["generations"][-1]["action"] == "rollback-original"
     assert apply(host, rollback=True)["changed"] is False
 
 

@@ -104,6 +104,7 @@ def test_an_untouched_host(fixture_hosts: Path) -> None:
         "boot_unit": {"installed": False, "enabled": False},
         "boot_writes": {},
         "snapshot": False,
+        "ledger": None,
         "owned_cmdline": [],
         "bootloader": [],
         "cgroups": [],
@@ -116,4 +117,6 @@ def test_a_damaged_snapshot_is_a_warning(tmp_path: Path, fixture_hosts: Path) ->
     put(root, "/var/lib/memtune/snapshot.json", "{not json")
     facts = collect(Tree(str(root)))
     assert facts["memtune"]["snapshot"] is False
-    assert any("snapshot.json is not valid JSON" in warning for warning in facts["warnings"])
+    assert facts["memtune"]["ledger"]["path"] == "/var/lib/memtune/snapshot.json"
+    assert facts["memtune"]["ledger"]["error"].startswith("not valid JSON")
+    assert any("snapshot.json: not valid JSON" in warning for warning in facts["warnings"])
