@@ -34,12 +34,13 @@ except ImportError as exc:  # ansible-test's import sanity runs without the cont
 
 FACTS_MODULE = "memtune.fleet.memory_facts"
 APPLY_MODULE = "memtune.fleet.memory_apply"
-PASSED_TO_APPLY = ("fail_on_conflict", "on_unsupported", "lock_timeout", "compact_retries")
+PASSED_TO_APPLY = ("fail_on_conflict", "on_unsupported", "lock_timeout", "compact_retries", "new_ledger")
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "policies": {"type": "list", "elements": "path"},
     "workloads": {"type": "list", "elements": "str"},
     "inputs": {"type": "dict"},
-    "rollback": {"type": "bool", "default": False},
+    "rollback": {"type": "raw", "default": False},
+    "new_ledger": {"type": "bool", "default": False},
     "fail_on_conflict": {"type": "bool", "default": False},
     "on_unsupported": {"type": "str", "choices": ["skip", "fail"], "default": "skip"},
     "lock_timeout": {"type": "int", "default": 60},
@@ -48,6 +49,18 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 
 INVENTORY_VARS = ("memtune_inputs", "memtune_workloads", "memtune_group_policies", "memtune_host_policy")
+ROLLBACK_CHOICES = {"original": ("true", "yes", "on", "1", "original"), "previous": ("previous",)}
+
+
+def rollback_choice(value: Any) -> str | None:
+    """``rollback`` -> None, "original" or "previous"; ``true`` is today's alias of "original"."""
+    text = str(value).strip().lower()
+    if text in ("false", "no", "off", "0", "none", ""):
+        return None
+    for choice, spellings in ROLLBACK_CHOICES.items():
+        if text in spellings:
+            return choice
+    raise AnsibleActionFail(f"rollback: {value!r} is not one of original, previous (true means original)")
 
 
 def conflicts(desired: DesiredState, facts: HostFacts) -> list[str]:
@@ -94,8 +107,8 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         passed = {name: args[name] for name in PASSED_TO_APPLY}
         cache = self._facts_cache(args, task_vars)
-        if args["rollback"]:
-            applied = self._remote(APPLY_MODULE, {"state": "absent", **passed, **facts_back()}, task_vars)
+        if rollback := rollback_choice(args["rollback"]):
+            applied = self._remote(APPLY_MODULE, {"rollback": rollback, **passed, **facts_back()}, task_vars)
             self._keep(cache, applied, result)
             return self._finish(result, None, [], applied, remote_calls=1)
 
@@ -141,6 +154,13 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         cache.store(raw)
         result.update(facts_source="probe", stale=False, stale_facts=[], ansible_facts={"memtune": raw})
         result["warnings"] = list(cache.warnings)
+        ledger = facts.memtune.ledger
+        if ledger is not None and ledger.error is not None and not args["new_ledger"]:
+            host = task_vars.get("inventory_hostname")
+            raise AnsibleActionFail(
+                f"{ledger.path} on {host}: {ledger.error}; nothing was changed. Move it away, or run with "
+                "new_ledger: true to move it aside and start a new ledger"
+            )
         desired = self._plan(facts, args, task_vars)
         if not facts.platform.proc_sys_vm_writable:
             reason = "/proc/sys/vm is not writable on this host (a container, or not root: use become)"

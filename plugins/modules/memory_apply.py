@@ -25,9 +25,15 @@ description:
     C(systemctl set-property --runtime), so the limit holds now and after a reboot; a raw cgroup directory gets
     its v2 C(memory.*) files, or C(memory.limit_in_bytes) on cgroup v1 (raw limits do not survive a reboot).
     A C(MemoryHigh) or C(MemoryMax) below the current usage is refused unless the entry has C(force: true)."
-  - Before the first change it saves the previous runtime values and the files it replaces in
-    C(/var/lib/memtune/snapshot.json). O(state=absent) (or O(rollback=true)) restores those values and removes
-    memtune's files and kernel command-line arguments, leaving the host as it was.
+  - "It keeps a ledger, C(/var/lib/memtune/ledger.json) (C(docs/desired-state.md)): the original value of everything
+    it plans, saved before the first change and never overwritten, and the last 10 generations (what each run that
+    changed the host set, when, and the plan's identity: a hash and the policy files and rules). A version-1
+    C(/var/lib/memtune/snapshot.json) becomes the ledger's originals."
+  - A value the newest generation set and O(desired) no longer contains goes back to its original value at runtime
+    and out of every file memtune owns (RV(restored)); check and diff mode show it as a change.
+  - O(rollback=original) (or V(true), or O(state=absent)) restores the originals and removes memtune's files and
+    kernel command-line arguments, leaving the host as it was but for the ledger. O(rollback=previous) sets the
+    generation before the last change again, at runtime and in memtune's files.
   - It never runs a shell. It writes only below C(/proc/sys/vm), C(/proc/sys/kernel), C(/sys/kernel/mm),
     C(/sys/devices/system/node), C(/sys/fs/cgroup) and to the files named above, and edits no file it does not
     own except the kernel command line. Two runs on one host cannot interleave (C(/run/lock/memtune.lock)).
@@ -38,16 +44,28 @@ options:
       - Sysctl keys must be C(vm.*) or C(kernel.*); kernel command-line arguments are limited to memory
         parameters (C(hugepagesz), C(hugepages), C(default_hugepagesz), C(hugetlb_cma), C(hugetlb_free_vmemmap),
         C(transparent_hugepage), C(numa_balancing), C(kernelcore), C(movablecore)).
-      - Required with O(state=present) unless O(rollback=true).
+      - Required with O(state=present) unless O(rollback) is set.
     type: dict
   state:
     description:
-      - V(present) applies O(desired); V(absent) restores the snapshot and removes what memtune persisted.
+      - V(present) applies O(desired); V(absent) restores the ledger's originals and removes what memtune persisted.
     type: str
     choices: [present, absent]
     default: present
   rollback:
-    description: The same as O(state=absent); handy as an extra variable (C(-e rollback=true)).
+    description:
+      - V(original) (V(true), V(yes)) is the same as O(state=absent). V(previous) restores the generation of the ledger
+        before the newest one, runtime values now and memtune's files rewritten to it (so the next boot sets it too),
+        and drops the newest generation; what only the newest set goes back to its original value. With no
+        previous generation it is V(original), with a warning. V(false) applies O(desired).
+      - Kernel arguments that roll back take effect at the next boot; RV(reboot_required) says so.
+    type: raw
+    default: false
+  new_ledger:
+    description:
+      - A ledger file that cannot be used (not JSON, not a memtune ledger, another version) fails the task with its
+        path and the reason, and nothing is changed. V(true) moves it aside to C(ledger.json.corrupt-<time>) (it is
+        never replaced) and starts a new ledger whose originals are the host's values now.
     type: bool
     default: false
   fail_on_conflict:
@@ -145,9 +163,14 @@ EXAMPLES = r"""
   check_mode: true
   diff: true
 
+- name: Go back to the generation before the last change
+  memtune.fleet.memory_apply:
+    rollback: previous
+  become: true
+
 - name: Roll back everything memtune changed on the host
   memtune.fleet.memory_apply:
-    state: absent
+    rollback: original
   become: true
 """
 
@@ -198,6 +221,9 @@ knobs:
     kind:
       description: V(sysctl), V(thp), V(hugepages) or V(cgroup).
       type: str
+    leftover:
+      description: Present and true when the knob goes back to its original value because the plan dropped it.
+      type: bool
     name:
       description: The sysctl key, THP knob, C(<size>kB node<N>), or cgroup unit or path.
       type: str
@@ -266,11 +292,18 @@ kernel_cmdline:
   returned: when the kernel command line changes
   type: dict
   sample: {tool: grub, before: [quiet], after: [quiet, hugepagesz=1G, "hugepages=0:2"]}
-snapshot:
-  description: The snapshot file with the values a rollback restores; null when there is none.
+ledger:
+  description: The ledger file with the originals and the generations; null when there is none.
   returned: success
   type: str
-  sample: /var/lib/memtune/snapshot.json
+  sample: /var/lib/memtune/ledger.json
+restored:
+  description: The values the newest generation set that this run's plan drops (or, on a rollback, that go back),
+    named as the audit names them; each goes back to its original value and out of memtune's files.
+  returned: success
+  type: list
+  elements: str
+  sample: [vm.max_map_count, thp.enabled]
 diff:
   description: In diff mode, Ansible's list of before/after texts, runtime knobs first, then each file.
   returned: when diff mode is on
@@ -280,17 +313,13 @@ diff:
             after: "sysctl vm.swappiness = 10\n"}]
 """
 
-import copy
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.memtune.fleet.plugins.module_utils import _ledger, _persist
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_absent import plan_absent
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes import (
     ApplyError,
-    Change,
     Context,
     carry_out,
 )
@@ -299,15 +328,14 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply_desired impor
     DesiredError,
     validate,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_present import PlanError, plan_present
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_ledger import plan_run, rollback_choice
+from ansible_collections.memtune.fleet.plugins.module_utils._apply_present import PlanError
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_report import report
 from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import Systemd
 from ansible_collections.memtune.fleet.plugins.module_utils._collect import ProbeError
 from ansible_collections.memtune.fleet.plugins.module_utils._fingerprint import FactsProbe
 from ansible_collections.memtune.fleet.plugins.module_utils._platform import detect_systemd
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
-
-EMPTY = _ledger.to_desired({"sysctl": {}, "thp": {}, "hugepages": [], "kernel_cmdline": [], "cgroups": []})
 
 
 def _context(module, tree):
@@ -322,130 +350,6 @@ def _context(module, tree):
         Systemd(run, systemctl) if systemctl else None,
         module.params["compact_retries"],
     )
-
-
-def _fail_if_conflicting(module, plan):
-    if plan.conflicts and module.params["fail_on_conflict"]:
-        raise PlanError(
-            "; ".join(
-                "%(key)s: %(path)s:%(line)s sets %(value)s after memtune's %(desired)s" % c
-                for c in plan.conflicts
-            )
-            + " (fail_on_conflict is set; nothing was changed)"
-        )
-
-
-def _load_ledger(module, ctx):
-    """-> (ledger or None, whether it comes from a version-1 snapshot, the file to move aside or None)."""
-    try:
-        ledger, migrated = _ledger.load(ctx.tree)
-    except _ledger.LedgerError as exc:
-        if not module.params["new_ledger"]:
-            raise PlanError(
-                "%s; nothing was changed. Move the file away or run with new_ledger=true, which moves it "
-                "aside (%s.corrupt-<time>) and starts a new ledger" % (exc, exc.path)
-            ) from None
-        return None, False, exc.path
-    return ledger, migrated, None
-
-
-def _ledger_changes(ctx, ledger, migrated, aside, finish):
-    """The ledger's saves around the run's changes: the originals before anything is changed, then
-    ``finish(ledger)`` (the new generation) once everything is done."""
-    path = ctx.path(_ledger.LEDGER)
-
-    def save():
-        ledger["dirs"].extend(d for d in ctx.created_dirs if d not in ledger["dirs"])
-        _persist.save_snapshot(path, ledger)
-
-    def save_first():
-        if aside:
-            moved = "%s.corrupt-%s" % (aside, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
-            os.rename(ctx.path(aside), ctx.path(moved))
-            ctx.warnings.append(
-                "%s could not be read: moved aside to %s, a new ledger starts" % (aside, moved)
-            )
-        _persist.make_dirs(os.path.dirname(path), ctx.created_dirs)
-        save()
-
-    def save_final():
-        finish(ledger)
-        save()
-        if migrated:
-            _persist.remove_file(ctx.path(_persist.SNAPSHOT))
-
-    return (
-        Change("ledger", _ledger.LEDGER, None, "saved", save_first),
-        Change("ledger", _ledger.LEDGER, None, "updated", save_final),
-    )
-
-
-def _plan_original(module, ctx, ledger, migrated, aside):
-    plan = plan_absent(ctx, ledger)
-    if ledger is None or (
-        not plan.changes and not migrated and _ledger.same_set(_ledger.latest(ledger), EMPTY)
-    ):
-        return plan, plan.changes
-    ledger = copy.deepcopy(ledger)
-
-    def finish(saved):
-        if not _ledger.same_set(_ledger.latest(saved), EMPTY):
-            _ledger.append(
-                saved, {"desired": EMPTY, "plan": {"hash": None, "sources": []}}, "rollback-original"
-            )
-        _persist.remove_empty_dirs(saved["dirs"])
-
-    first, last = _ledger_changes(ctx, ledger, migrated, aside, finish)
-    return plan, [first, *plan.changes, last]
-
-
-def _plan(module, ctx, raw, rollback):
-    """-> (plan, changes to carry out in order)."""
-    ledger, migrated, aside = _load_ledger(module, ctx)
-    action = "apply"
-    if rollback == "previous":
-        generation = _ledger.previous(ledger)
-        if generation is None:
-            ctx.warnings.append(
-                "no previous generation in %s: rolling back to the original values" % _ledger.LEDGER
-            )
-            rollback = "original"
-        else:
-            raw, action = generation["desired"], "rollback-previous"
-    if rollback == "original":
-        return _plan_original(module, ctx, ledger, migrated, aside)
-    try:
-        want = validate(raw)
-    except DesiredError as exc:
-        raise PlanError("invalid desired state: %s" % exc) from None
-    work = copy.deepcopy(ledger) if ledger else _ledger.new_ledger()
-    plan = plan_present(ctx, want, work)
-    _fail_if_conflicting(module, plan)
-    desired = _ledger.to_desired(plan.kept)
-    new_generation = not _ledger.same_set(_ledger.latest(work), desired)
-    if not plan.changes and not new_generation:
-        return plan, []
-
-    def finish(saved):
-        if action == "rollback-previous":
-            saved["generations"].pop()
-        elif new_generation:
-            _ledger.append(saved, {"desired": desired, "plan": _ledger.identity(desired, raw)}, action)
-
-    first, last = _ledger_changes(ctx, work, migrated, aside, finish)
-    return plan, [first, *plan.changes, last]
-
-
-def rollback_choice(value):
-    """O(rollback) -> None, "original" or "previous"; true (and yes) is "original", as before 0.2."""
-    text = str(value).strip().lower()
-    if text in ("false", "no", "none", "0", ""):
-        return None
-    if text in ("true", "yes", "1", "original"):
-        return "original"
-    if text == "previous":
-        return "previous"
-    raise PlanError("rollback: %r is not one of original, previous (or true, false)" % (value,))
 
 
 def main():
@@ -494,7 +398,7 @@ def main():
             if stale:
                 module.exit_json(changed=False, stale=True, stale_facts=stale, facts=probe.facts,
                                  msg="the host's facts changed since the plan was made; nothing was changed")
-            plan, changes = _plan(module, ctx, params["desired"], rollback)
+            plan, changes = plan_run(params, ctx, params["desired"], rollback)
             if not module.check_mode:
                 for path in _persist.remove_stale_temps(tree):
                     ctx.warnings.append("removed %s, left by an interrupted memtune run" % path)

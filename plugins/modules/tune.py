@@ -23,6 +23,9 @@ description:
     fact cache), it probes with M(memtune.fleet.memory_facts) first and calls C(memory_apply) only when the host
     differs (one call for a converged host, two otherwise). Either way it checks that what the kernel reports after
     the writes is what was planned.
+  - A value the host ledger's newest generation set and the plan no longer contains (a C(leftover)) is a
+    difference too, even when everything planned is converged; M(memtune.fleet.memory_apply) restores its original
+    value and removes it from memtune's files.
   - "Layers, lowest first: the baseline policy, the policies of the workloads detected on the host (or named in
     O(workloads)), the host's inventory groups' policies, the host's policy, then inline policies from the inventory
     variables C(memtune_group_policies) and C(memtune_host_policy). C(memtune_inputs) and C(memtune_workloads)
@@ -33,8 +36,24 @@ extends_documentation_fragment:
 options:
   rollback:
     description:
-      - Skip probing and planning; run M(memtune.fleet.memory_apply) with C(state=absent), which restores the values
-        saved before memtune's first change and removes memtune's files.
+      - Skip probing and planning and run M(memtune.fleet.memory_apply) with this O(rollback), one remote call.
+      - V(original) restores the values the host ledger (C(/var/lib/memtune/ledger.json)) saved before memtune's
+        first change and removes memtune's files and kernel arguments. V(true) (and V(yes)) is V(original), as in
+        earlier releases.
+      - V(previous) restores the generation before the last change (the rollout role's automatic rollback): its
+        runtime values now, and memtune's files rewritten to it, so the next boot sets it too. What the last
+        generation set and the previous one did not goes back to its original value. With no previous generation
+        it is V(original).
+      - Kernel arguments take effect at the next boot; RV(reboot_required) says when one rolled back.
+      - V(false) (the default) tunes the host.
+    type: raw
+    default: false
+  new_ledger:
+    description:
+      - A ledger file the probe cannot use (not JSON, not memtune's, another version) stops the task with its path
+        and the reason, and nothing changes, because rolling back from it would be wrong. V(true) moves that file
+        aside (C(ledger.json.corrupt-<time>), kept for a person to read) and starts a new ledger, whose originals
+        are the host's values now.
     type: bool
     default: false
   fail_on_conflict:
@@ -105,9 +124,14 @@ EXAMPLES = r"""
       postgresql_shared_buffers: 8GiB
   become: true
 
+- name: Go back to the generation before the last change (what a failed rollout does)
+  memtune.fleet.tune:
+    rollback: previous
+  become: true
+
 - name: Undo everything memtune changed
   memtune.fleet.tune:
-    rollback: true
+    rollback: original
   become: true
 """
 
@@ -142,12 +166,13 @@ differences:
   sample: [{knob: vm.swappiness, current: 60, desired: 10, why: runtime}]
 applied:
   description: The result of memory_apply (knobs with before, after and read-back; hugepages requested against
-    allocated per node; files; cgroups; conflicts; snapshot) when it ran.
-  returned: when the host differed, or on rollback
+    allocated per node; files; cgroups; conflicts; the values restored because the plan dropped them; the ledger)
+    when it ran.
+  returned: when the host differed (leftovers included), or on rollback
   type: dict
   sample: {knobs: [{kind: sysctl, name: vm.swappiness, before: 60, after: 10, read_back: 10, changed: true}],
-           hugepages: [], files: [{path: /etc/sysctl.d/90-memtune.conf, action: created}],
-           snapshot: /var/lib/memtune/snapshot.json}
+           hugepages: [], files: [{path: /etc/sysctl.d/90-memtune.conf, action: created}], restored: [],
+           ledger: /var/lib/memtune/ledger.json}
 skipped_knobs:
   description: Knobs the plan or memory_apply left out on this host, with the reason.
   returned: always

@@ -196,7 +196,7 @@ class LedgerGeneration(_Model):
 
     id: int
     time: str | None
-    action: Literal["apply", "rollback-previous", "rollback-original", "migrated"]
+    action: Literal["apply", "rollback-original", "migrated"]
     plan_hash: str | None
     items: list[str]
 

@@ -29,6 +29,7 @@ VM_SKIP = {"compact_memory", "drop_caches", "stat_refresh", "nr_hugepages", "nr_
 # this VM: init_per_zone_wmark_min and khugepaged recompute vm.min_free_kbytes). Issue 13: a "nothing
 # changed" check compares what the code under test may write, not what the kernel moves on its own.
 KERNEL_RAISED_ON_HOTPLUG = {"min_free_kbytes"}
+LEDGER_DIR = "/var/lib/memtune"
 FILE_GLOBS = (
     "/etc/sysctl.d/*memtune*",
     "/etc/memtune",
@@ -53,6 +54,10 @@ def _read_writable(directory: Path, skip: set[str] = frozenset()) -> dict[str, s
 def mem_total_kb() -> int:
     with open("/proc/meminfo") as meminfo:
         return int(meminfo.readline().split()[1])  # the first line is MemTotal
+
+
+def _without_ledger(files: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    return {path: entry for path, entry in files.items() if not path.startswith(LEDGER_DIR)}
 
 
 def pool_files() -> list[Path]:
@@ -94,6 +99,9 @@ class HostState:
         return found
 
     def differences(self, other: HostState) -> list[str]:
+        """What changed, the host ledger aside: a rollback to the original values keeps the ledger (its
+        originals and history), which tests/unit/apply/test_lifecycle_on_tree.py checks byte for byte;
+        restore() puts it back as it was all the same."""
         problems = [
             f"vm.{k}: {self.vm[k]!r} now {other.vm.get(k)!r}"
             for k in self.vm
@@ -103,8 +111,9 @@ class HostState:
         problems += [
             f"{p}: {v} now {other.pools.get(p)}" for p, v in self.pools.items() if other.pools.get(p) != v
         ]
-        if other.files != self.files:
-            problems.append(f"memtune files: {sorted(self.files)} now {sorted(other.files)}")
+        mine, theirs = _without_ledger(self.files), _without_ledger(other.files)
+        if mine != theirs:
+            problems.append(f"memtune files: {sorted(mine)} now {sorted(theirs)}")
         return problems
 
     def _kernel_raised(self, other: HostState, knob: str) -> bool:

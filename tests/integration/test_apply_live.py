@@ -121,7 +121,7 @@ def test_apply_converge_and_roll_back(host_guard: HostState) -> None:
     boot = Path("/etc/memtune/boot-tmpfiles.conf").read_text()
     assert f"w {POOL_2M} - - - - {total_before + 64}\n" in boot
     assert Path("/etc/systemd/system/sysinit.target.wants/memtune-boot.service").is_symlink()
-    saved = json.loads(Path("/var/lib/memtune/snapshot.json").read_text())
+    saved = json.loads(Path("/var/lib/memtune/ledger.json").read_text())
     assert saved["runtime"]["sysctl"]["vm.swappiness"] == int(before.vm["swappiness"])
     assert saved["runtime"]["thp"] == before.thp
 
@@ -132,7 +132,9 @@ def test_apply_converge_and_roll_back(host_guard: HostState) -> None:
     rolled = apply(state="absent")
     assert rolled["_rc"] == 0 and rolled["changed"] is True, rolled
     assert before.differences(HostState()) == []
-    assert not Path("/var/lib/memtune").exists() and not Path("/etc/memtune").exists()
+    # The ledger stays with the originals and the rollback recorded; memtune's other files are gone.
+    assert [p.name for p in Path("/var/lib/memtune").iterdir()] == ["ledger.json"]
+    assert not Path("/etc/memtune").exists()
     assert sysctl("vm.swappiness") == before.vm["swappiness"].strip()
     assert sysctl("vm.dirty_background_ratio") == before.vm["dirty_background_ratio"].strip()
     assert apply(state="absent")["changed"] is False
