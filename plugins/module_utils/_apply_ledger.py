@@ -44,9 +44,11 @@ def _load_ledger(params, ctx):
     return ledger, migrated, None
 
 
-def _ledger_changes(ctx, ledger, migrated, aside, finish):
-    """The ledger's saves around the run's changes: the originals before anything is changed, then
-    ``finish(ledger)`` (the new generation) once everything is done."""
+def _ledger_changes(ctx, ledger, migrated, aside, record):
+    """The ledger's saves around the run's changes. Before anything is changed: the originals and
+    ``record(ledger)``, the generation this run makes, so that a run that fails half way is the newest
+    generation and ``rollback: previous`` goes back to the one before it. Once everything is done: what
+    the changes updated (kernel arguments owned, directories created)."""
     path = ctx.path(_ledger.LEDGER)
 
     def save():
@@ -61,13 +63,14 @@ def _ledger_changes(ctx, ledger, migrated, aside, finish):
                 "%s could not be read: moved aside to %s, a new ledger starts" % (aside, moved)
             )
         _persist.make_dirs(os.path.dirname(path), ctx.created_dirs)
+        record(ledger)
         save()
 
     def save_final():
-        finish(ledger)
         save()
         if migrated:
             _persist.remove_file(ctx.path(_persist.SNAPSHOT))
+        _persist.remove_empty_dirs(ledger["dirs"])  # those memtune created and no longer needs
 
     return (
         Change("ledger", _ledger.LEDGER, None, "saved", save_first),
@@ -83,14 +86,13 @@ def _plan_original(ctx, ledger, migrated, aside):
         return plan, plan.changes
     ledger = copy.deepcopy(ledger)
 
-    def finish(saved):
+    def record(saved):
         if not _ledger.same_set(_ledger.latest(saved), EMPTY):
             _ledger.append(
                 saved, {"desired": EMPTY, "plan": {"hash": None, "sources": []}}, "rollback-original"
             )
-        _persist.remove_empty_dirs(saved["dirs"])
 
-    first, last = _ledger_changes(ctx, ledger, migrated, aside, finish)
+    first, last = _ledger_changes(ctx, ledger, migrated, aside, record)
     return plan, [first, *plan.changes, last]
 
 
@@ -123,13 +125,13 @@ def plan_run(params, ctx, raw, rollback):
     if not new_generation:
         return plan, []
 
-    def finish(saved):
+    def record(saved):
         if action == "rollback-previous":
             saved["generations"].pop()
         elif new_generation:
             _ledger.append(saved, {"desired": desired, "plan": _ledger.identity(desired, raw)}, action)
 
-    first, last = _ledger_changes(ctx, work, migrated, aside, finish)
+    first, last = _ledger_changes(ctx, work, migrated, aside, record)
     return plan, [first, *plan.changes, last]
 
 

@@ -98,9 +98,10 @@ ansible_facts:
       type: complex
       contains:
         schema_version:
-          description: Version of this dict's shape; memtune's engine refuses versions it does not know.
+          description: Version of this dict's shape; memtune's engine refuses versions it does not know. Version 2
+            added C(memtune.ledger).
           type: int
-          sample: 1
+          sample: 2
         root:
           description: The directory the files were read below.
           type: str
@@ -197,13 +198,20 @@ ansible_facts:
             What memtune itself left on the host and what the next boot restores from it:
             C(sysctl_file) (C(/etc/sysctl.d/90-memtune.conf) exists), C(boot_unit) (C(installed), C(enabled)),
             C(boot_writes) (path to value, from C(/etc/memtune/boot-tmpfiles.conf): THP and per-node pools),
-            C(snapshot) (a rollback snapshot exists), C(owned_cmdline) (kernel arguments memtune added),
+            C(snapshot) (a ledger, or a version-1 snapshot, exists), C(ledger) (null without one: its C(path),
+            C(error) (why the file cannot be used, else null), C(originals) (the names of the values whose original
+            memtune keeps) and C(generations) (oldest first: C(id), C(time), C(action), C(plan_hash) and C(items),
+            the names of the values each run set, as the audit names its checks)),
+            C(owned_cmdline) (kernel arguments memtune added),
             C(bootloader) (each bootloader configuration's C(path) and the C(args) it boots with) and
             C(cgroups) (each managed C(unit) or raw C(path) with its C(boot) limits from the drop-in and the
             C(runtime) limits in force now, in bytes or C(infinity)).
           type: dict
           sample: {sysctl_file: true, boot_unit: {installed: true, enabled: true},
                    boot_writes: {/sys/kernel/mm/transparent_hugepage/enabled: never}, snapshot: true,
+                   ledger: {path: /var/lib/memtune/ledger.json, error: null, originals: [vm.swappiness],
+                            generations: [{id: 1, time: "2026-12-01T06:00:00Z", action: apply,
+                                           plan_hash: "sha256:3f0c9a1b2c3d4e5f", items: [vm.swappiness]}]},
                    owned_cmdline: [], bootloader: [{path: /etc/default/grub, args: [quiet]}],
                    cgroups: [{unit: postgresql.service, path: null, boot: {MemoryHigh: 8589934592},
                               runtime: {MemoryHigh: 8589934592, MemoryMax: infinity}}]}

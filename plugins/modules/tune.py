@@ -40,7 +40,7 @@ options:
       - V(original) restores the values the host ledger (C(/var/lib/memtune/ledger.json)) saved before memtune's
         first change and removes memtune's files and kernel arguments. V(true) (and V(yes)) is V(original), as in
         earlier releases.
-      - V(previous) restores the generation before the last change (the rollout role's automatic rollback): its
+      - V(previous) restores the generation before the last change (the rollout role's automatic rollback), its
         runtime values now, and memtune's files rewritten to it, so the next boot sets it too. What the last
         generation set and the previous one did not goes back to its original value. With no previous generation
         it is V(original).

@@ -4,6 +4,7 @@ whose QEMU is killed in the middle of the rollout. The fleet's inventory order i
 
 from __future__ import annotations
 
+import json
 import re
 import select
 import subprocess
@@ -303,3 +304,68 @@ def test_hosts_needing_a_reboot_are_listed_and_rebooted_only_when_allowed(untune
     finally:
         untuned.roll_back("numa2")
         untuned.ssh("numa2", "rm -rf /boot/loader", check=False)
+
+
+def lifecycle_policy(fleet: Fleet, name: str, sysctl: dict[str, int]) -> str:
+    directory = fleet.workdir / name
+    directory.mkdir(exist_ok=True)
+    rules = [
+        {"name": key.split(".")[1], "source": "test", "sysctl": {key: value}} for key, value in sysctl.items()
+    ]
+    policy = {"layer": "baseline", "name": name, "description": "tests/fleet lifecycle", "rules": rules}
+    (directory / "baseline.yml").write_text(json.dumps(policy))
+    return str(directory)
+
+
+def memtune_conf(fleet: Fleet, guest: str) -> str:
+    return fleet.ssh(guest, "cat /etc/sysctl.d/90-memtune.conf 2>/dev/null", check=False)
+
+
+def test_a_v2_failing_the_gate_goes_back_to_v1_and_original_survives_a_reboot(untuned: Fleet) -> None:
+    """Issue 13, bug 3 (rollback only knew the original): v1 rolls out, v2 fails the health gate on the
+    canary, which goes back to v1's values (runtime and files) while the other hosts keep v1 untouched;
+    then rollback: original on the canary brings back its pre-memtune values, and a reboot keeps them
+    (the lab boots by direct kernel boot, so what a reboot shows is what memtune's files set: nothing)."""
+    before = untuned.values("small")
+    maps = int(before["/proc/sys/vm/max_map_count"])
+    v1 = lifecycle_policy(untuned, "v1", {"vm.swappiness": 10, "vm.max_map_count": maps + 4096})
+    v2 = lifecycle_policy(untuned, "v2", {"vm.swappiness": 5})
+    first = untuned.rollout({"rollout_serial": [1, "100%"], "rollout_policies": [v1]})
+    assert first.returncode == 0, first.output
+    assert set(first.status().values()) == {"changed"}
+    on_v1 = {guest: untuned.values(guest) for guest in ("small", "numa2", "numa3")}
+    conf_v1 = memtune_conf(untuned, "small")
+    assert on_v1["small"]["/proc/sys/vm/max_map_count"] == str(maps + 4096)
+
+    untuned.ssh("small", HOG)
+    try:
+        second = untuned.rollout(
+            {
+                "rollout_serial": [1, "100%"],
+                "rollout_policies": [v2],
+                "rollout_precheck_enabled": False,
+                "rollout_settle_seconds": 15,
+            }
+        )
+    finally:
+        untuned.ssh("small", f"systemctl stop {HOG_UNIT}; systemctl reset-failed {HOG_UNIT}", check=False)
+    assert second.returncode != 0
+    assert second.status() == {"small": "rolled_back", "numa2": "not_reached", "numa3": "not_reached"}
+    assert untuned.values("small") == on_v1["small"]
+    assert memtune_conf(untuned, "small") == conf_v1
+    assert untuned.values("numa2") == on_v1["numa2"] and untuned.values("numa3") == on_v1["numa3"]
+
+    original = untuned.module("small", "memtune.fleet.tune", "rollback=original")["small"]
+    assert not original.get("failed") and original["changed"] is True, original
+    assert untuned.values("small") == before
+    boot_id = untuned.ssh("small", "cat /proc/sys/kernel/random/boot_id")
+    rebooted = untuned.module("small", "ansible.builtin.reboot", "reboot_timeout=600")["small"]
+    assert not rebooted.get("failed"), rebooted
+    assert untuned.ssh("small", "cat /proc/sys/kernel/random/boot_id") != boot_id
+    after = untuned.values("small")
+    for key in ("/proc/sys/vm/swappiness", "/proc/sys/vm/max_map_count"):
+        assert after[key] == before[key], key
+    assert untuned.memtune_files("small") == []
+    ledger = json.loads(untuned.ssh("small", "cat /var/lib/memtune/ledger.json"))
+    assert ledger["generations"][-1]["action"] == "rollback-original"
+    assert ledger["runtime"]["sysctl"]["vm.max_map_count"] == maps

@@ -146,8 +146,8 @@ def test_plan_live_facts(live_facts: Path) -> None:
 
 BAD_FACTS = [
     ("{not json", "not JSON: Expecting property name enclosed in double quotes"),
-    ('{"schema_version": 7}', "facts schema_version 7; this memtune reads version 1"),
-    ('{"schema_version": 1, "root": "/"}', "invalid facts: kernel: Field required"),
+    ('{"schema_version": 7}', "facts schema_version 7; this memtune reads version 2"),
+    ('{"schema_version": 2, "root": "/"}', "invalid facts: kernel: Field required"),
 ]
 
 
