@@ -49,13 +49,15 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 
 INVENTORY_VARS = ("memtune_inputs", "memtune_workloads", "memtune_group_policies", "memtune_host_policy")
+ROLLBACK_OFF = ("false", "no", "off", "0", "none", "")
 ROLLBACK_CHOICES = {"original": ("true", "yes", "on", "1", "original"), "previous": ("previous",)}
 
 
 def rollback_choice(value: Any) -> str | None:
-    """``rollback`` -> None, "original" or "previous"; ``true`` is today's alias of "original"."""
+    """``rollback`` -> None, "original" or "previous"; ``true`` is "original", as in earlier releases.
+    (memory_apply's copy is module_utils/_apply_ledger.rollback_choice; a test keeps the two equal.)"""
     text = str(value).strip().lower()
-    if text in ("false", "no", "off", "0", "none", ""):
+    if text in ROLLBACK_OFF:
         return None
     for choice, spellings in ROLLBACK_CHOICES.items():
         if text in spellings:

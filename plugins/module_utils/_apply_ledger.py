@@ -135,13 +135,17 @@ def plan_run(params, ctx, raw, rollback):
     return plan, [first, *plan.changes, last]
 
 
+ROLLBACK_OFF = ("false", "no", "off", "0", "none", "")
+ROLLBACK_CHOICES = {"original": ("true", "yes", "on", "1", "original"), "previous": ("previous",)}
+
+
 def rollback_choice(value):
-    """O(rollback) -> None, "original" or "previous"; true (and yes) is "original", as before 0.2."""
+    """O(rollback) -> None, "original" or "previous"; true is "original", as in earlier releases.
+    (plugins/action/tune.py has the controller's copy; a test keeps the two equal.)"""
     text = str(value).strip().lower()
-    if text in ("false", "no", "none", "0", ""):
+    if text in ROLLBACK_OFF:
         return None
-    if text in ("true", "yes", "1", "original"):
-        return "original"
-    if text == "previous":
-        return "previous"
-    raise PlanError("rollback: %r is not one of original, previous (or true, false)" % (value,))
+    for choice, spellings in ROLLBACK_CHOICES.items():
+        if text in spellings:
+            return choice
+    raise PlanError("rollback: %r is not one of original, previous (true means original)" % (value,))

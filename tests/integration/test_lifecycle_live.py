@@ -106,3 +106,21 @@ def test_a_corrupt_ledger_stops_tune_until_new_ledger(host_guard: HostState, tmp
     fresh, _ = tune(policies=v1, new_ledger=True)
     assert fresh["_rc"] == 0 and fresh["changed"] is True, fresh
     assert [p.read_text() for p in LEDGER.parent.glob("ledger.json.corrupt-*")] == ["{truncated"]
+
+
+def test_a_leftover_alone_makes_tune_call_memory_apply(host_guard: HostState, tmp_path: Path) -> None:
+    """Issue 13, bug 2: on main a plan whose every value was converged cost one call and left the dropped
+    knob set; now the leftover is a difference memory_apply mends."""
+    swappiness, maps = read("swappiness"), read("max_map_count")
+    one = 10 if swappiness != 10 else 11
+    first, _ = tune(policies=policy(tmp_path / "v1", {"vm.swappiness": one, "vm.max_map_count": maps + 4096}))
+    assert first["_rc"] == 0 and first["changed"] is True, first
+    same = policy(tmp_path / "same", {"vm.swappiness": one})
+    checked, output = tune("--check", policies=same)
+    assert checked["changed"] is True and modules_run(output) == ["memory_facts", "memory_apply"], checked
+    assert [d["knob"] for d in checked["differences"]] == ["vm.max_map_count"]
+    assert read("max_map_count") == maps + 4096, "check mode wrote"
+    dropped, output = tune(policies=same)
+    assert dropped["_rc"] == 0 and dropped["changed"] is True, dropped
+    assert modules_run(output) == ["memory_facts", "memory_apply"]
+    assert (read("swappiness"), read("max_map_count")) == (one, maps)

@@ -350,3 +350,46 @@ def test_a_host_without_numa_nodes_audits_the_host_wide_pool(tmp_path: Path) -> 
     (root / "etc/systemd/system/memtune-boot.service").write_text("[Unit]\n")
     (wants / "memtune-boot.service").symlink_to("/etc/systemd/system/memtune-boot.service")
     assert not drift(desired, parse_facts(collect(Tree(str(root))), "flat"), "flat").drifted
+
+
+def ledger(*generations: list[str], originals: tuple[str, ...] = ()) -> dict[str, Any]:
+    listed = [
+        {"id": n, "time": "2026-12-01T06:00:00Z", "action": "apply", "plan_hash": "sha256:0", "items": items}
+        for n, items in enumerate(generations, 1)
+    ]
+    return {
+        "path": "/var/lib/memtune/ledger.json",
+        "error": None,
+        "originals": list(originals),
+        "generations": listed,
+    }
+
+
+def test_a_value_the_newest_generation_set_and_the_plan_dropped_is_a_leftover() -> None:
+    """Issue 13, bug 2: before the ledger the audit never looked at a knob the plan no longer had."""
+    host = facts(
+        memtune__ledger=ledger(
+            ["vm.max_map_count", "vm.swappiness"],
+            ["thp.enabled", "vm.max_map_count", "vm.swappiness"],
+            originals=("vm.max_map_count", "vm.swappiness"),
+        )
+    )
+    result = drift(plan(sysctl={"vm.swappiness": planned(host.sysctl["vm.swappiness"])}), host, "numa2")
+    left = {
+        check.knob: check
+        for check in result.checks
+        if check.findings and check.findings[0].kind == Kind.leftover
+    }
+    assert sorted(left) == ["thp.enabled", "vm.max_map_count"]
+    assert left["vm.max_map_count"].runtime == host.sysctl["vm.max_map_count"]
+    assert "generation 2" in left["vm.max_map_count"].findings[0].message
+    assert "restores its original value" in left["vm.max_map_count"].findings[0].message
+    assert "removes it from memtune's files" in left["thp.enabled"].findings[0].message
+    assert {check.knob for check in result.applicable()} >= {"thp.enabled", "vm.max_map_count"}
+
+
+def test_only_the_newest_generation_counts_and_no_ledger_means_no_leftover() -> None:
+    restored = facts(memtune__ledger=ledger(["vm.max_map_count"], []))
+    wanted = plan(sysctl={"vm.swappiness": planned(restored.sysctl["vm.swappiness"])})
+    assert not [c for c in drift(wanted, restored, "numa2").checks if c.knob == "vm.max_map_count"]
+    assert not [c for c in drift(wanted, facts(), "numa2").checks if c.knob == "vm.max_map_count"]

@@ -311,3 +311,20 @@ def test_both_sides_name_managed_items_alike(desired: dict[str, Any]) -> None:
         for entry in full.get(section, []):
             entry["provenance"] = where
     assert module_items(desired) == sorted(planned_items(DesiredState.model_validate(full)))
+
+
+def test_both_sides_read_rollback_alike() -> None:
+    """tune passes rollback on to memory_apply: the spellings each accepts are one list, twice."""
+    from ansible_collections.memtune.fleet.plugins.action import tune
+    from ansible_collections.memtune.fleet.plugins.module_utils import _apply_ledger
+
+    assert (tune.ROLLBACK_OFF, tune.ROLLBACK_CHOICES) == (
+        _apply_ledger.ROLLBACK_OFF,
+        _apply_ledger.ROLLBACK_CHOICES,
+    )
+    for value in (True, False, "previous", "Original", "yes", None):
+        assert tune.rollback_choice(value) == _apply_ledger.rollback_choice(value)
+    with pytest.raises(Exception, match="not one of original, previous"):
+        tune.rollback_choice("yesterday")
+    with pytest.raises(Exception, match="not one of original, previous"):
+        _apply_ledger.rollback_choice("yesterday")

@@ -183,3 +183,22 @@ def test_a_clean_fleet_exits_0_and_drift_1() -> None:
     assert _report(None).model_copy(update={"errors": []}).summary.drifted_hosts > 0
     drifted = fleet_report(_report(None).hosts)
     assert drifted.exit_code == 1
+
+
+@pytest.mark.parametrize("form", list(Format))
+def test_every_format_reports_a_leftover(form: Format) -> None:
+    """Issue 13: the leftover kind (a value memtune set that the plan dropped) reaches every renderer."""
+    data = collect(Tree(str(HOSTS / "numa2")))
+    generation = {"id": 4, "time": None, "action": "apply", "plan_hash": None, "items": ["vm.oom_dump_tasks"]}
+    data["memtune"]["ledger"] = {
+        "path": "/var/lib/memtune/ledger.json",
+        "error": None,
+        "originals": [],
+        "generations": [generation],
+    }
+    facts = parse_facts(data, "numa2")
+    result = host_result(
+        drift(plan(facts, load_policy_set([bundled_policy_dir()]), host="numa2"), facts, "numa2")
+    )
+    text = render(fleet_report([result], [], [], None), form)
+    assert "leftover" in text and "vm.oom_dump_tasks" in text
