@@ -330,10 +330,12 @@ def test_a_v2_failing_the_gate_goes_back_to_v1_and_original_survives_a_reboot(un
     maps = int(before["/proc/sys/vm/max_map_count"])
     v1 = lifecycle_policy(untuned, "v1", {"vm.swappiness": 10, "vm.max_map_count": maps + 4096})
     v2 = lifecycle_policy(untuned, "v2", {"vm.swappiness": 5})
-    first = untuned.rollout({"rollout_serial": [1, "100%"], "rollout_policies": [v1]})
+    started = time.monotonic()
+    # Two guests keep the fleet time small: the canary, and one the failed v2 never reaches.
+    first = untuned.rollout({"rollout_serial": [1, "100%"], "rollout_policies": [v1]}, limit="small,numa2")
     assert first.returncode == 0, first.output
-    assert set(first.status().values()) == {"changed"}
-    on_v1 = {guest: untuned.values(guest) for guest in ("small", "numa2", "numa3")}
+    assert first.status() == {"small": "changed", "numa2": "changed"}
+    on_v1 = {guest: untuned.values(guest) for guest in ("small", "numa2")}
     conf_v1 = memtune_conf(untuned, "small")
     assert on_v1["small"]["/proc/sys/vm/max_map_count"] == str(maps + 4096)
 
@@ -345,15 +347,16 @@ def test_a_v2_failing_the_gate_goes_back_to_v1_and_original_survives_a_reboot(un
                 "rollout_policies": [v2],
                 "rollout_precheck_enabled": False,
                 "rollout_settle_seconds": 15,
-            }
+            },
+            limit="small,numa2",
         )
     finally:
         untuned.ssh("small", f"systemctl stop {HOG_UNIT}; systemctl reset-failed {HOG_UNIT}", check=False)
     assert second.returncode != 0
-    assert second.status() == {"small": "rolled_back", "numa2": "not_reached", "numa3": "not_reached"}
+    assert second.status() == {"small": "rolled_back", "numa2": "not_reached"}
     assert untuned.values("small") == on_v1["small"]
     assert memtune_conf(untuned, "small") == conf_v1
-    assert untuned.values("numa2") == on_v1["numa2"] and untuned.values("numa3") == on_v1["numa3"]
+    assert untuned.values("numa2") == on_v1["numa2"]
 
     original = untuned.module("small", "memtune.fleet.tune", "rollback=original")["small"]
     assert not original.get("failed") and original["changed"] is True, original
@@ -369,3 +372,4 @@ def test_a_v2_failing_the_gate_goes_back_to_v1_and_original_survives_a_reboot(un
     ledger = json.loads(untuned.ssh("small", "cat /var/lib/memtune/ledger.json"))
     assert ledger["generations"][-1]["action"] == "rollback-original"
     assert ledger["runtime"]["sysctl"]["vm.max_map_count"] == maps
+    print(f"\nv1, failed v2 back to v1, original and a reboot: {time.monotonic() - started:.0f} s")
