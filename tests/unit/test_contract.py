@@ -17,3 +17,12 @@ def test_the_limits_a_cgroup_v1_controller_holds() -> None:
 
 def test_thp_directory() -> None:
     assert _sysctl_files.THP_DIR == drift.THP_DIR
+
+
+def test_the_facts_schema_version_is_one_number() -> None:
+    """Version 2 added the host ledger to the facts (issue 13): probe and controller bump together."""
+    from ansible_collections.memtune.fleet.plugins.module_utils import _collect
+    from memtune import facts
+
+    assert _collect.SCHEMA_VERSION == facts.SCHEMA_VERSION == 2
+    assert facts.HostFacts.model_fields["schema_version"].annotation.__args__ == (facts.SCHEMA_VERSION,)  # type: ignore[union-attr]
