@@ -20,7 +20,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._collect import coll
 from ansible_collections.memtune.fleet.plugins.module_utils._ledger import items as module_items
 from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 from memtune.desired import DesiredState
-from memtune.drift import planned_items
+from memtune.drift import drift, planned_items
 from memtune.facts import parse_facts
 
 REPO = Path(__file__).resolve().parents[3]
@@ -299,9 +299,8 @@ def test_the_probe_reports_the_ledger_small(host: Path) -> None:
     assert all(g.plan_hash and g.time for g in state.generations)
 
 
-@pytest.mark.parametrize("desired", [V1, V2, {"schema_version": 1}])
-def test_both_sides_name_managed_items_alike(desired: dict[str, Any]) -> None:
-    """The module's generation items and the audit's planned items are two copies of one naming."""
+def engine_plan(desired: dict[str, Any]) -> DesiredState:
+    """The engine's DesiredState for one of the module's desired dicts (provenance filled in)."""
     full = copy.deepcopy(desired)
     where = {"file": "p.yml", "line": 1, "rule": "r", "layer": "baseline"}
     for section in ("sysctl", "thp"):
@@ -310,7 +309,25 @@ def test_both_sides_name_managed_items_alike(desired: dict[str, Any]) -> None:
     for section in ("hugepages", "kernel_cmdline", "cgroups"):
         for entry in full.get(section, []):
             entry["provenance"] = where
-    assert module_items(desired) == sorted(planned_items(DesiredState.model_validate(full)))
+    return DesiredState.model_validate(full)
+
+
+@pytest.mark.parametrize("desired", [V1, V2, {"schema_version": 1}])
+def test_both_sides_name_managed_items_alike(desired: dict[str, Any]) -> None:
+    """The module's generation items and the audit's planned items are two copies of one naming."""
+    assert module_items(desired) == sorted(planned_items(engine_plan(desired)))
+
+
+def test_the_audit_reports_a_leftover_until_the_tune_restores_it(host: Path) -> None:
+    """Bug 2: the audit of v2 on a host tuned with v1 never looked at what v2 dropped."""
+    ok(run(host, desired=V1))
+    facts = parse_facts(collect(Tree(str(host)), workloads=False))
+    found = {c.knob: [f.kind.value for f in c.findings] for c in drift(engine_plan(V2), facts, "h").checks}
+    assert found["vm.max_map_count"] == ["leftover"] and found["thp.enabled"] == ["leftover"]
+    assert found["hugepages.2048kB[node0]"] == ["leftover"] and found["cmdline.hugepagesz=1G"] == ["leftover"]
+    ok(run(host, desired=V2))
+    facts = parse_facts(collect(Tree(str(host)), workloads=False))
+    assert not [c.knob for c in drift(engine_plan(V2), facts, "h").checks if c.knob != "vm.swappiness"]
 
 
 def test_both_sides_read_rollback_alike() -> None:
