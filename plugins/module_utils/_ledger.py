@@ -68,13 +68,18 @@ def check(data, path):
     for section in ("sysctl", "thp", "hugepages", "cgroups"):
         if not isinstance(data["runtime"].get(section), dict):
             raise LedgerError(path, "runtime.%s is missing or not a mapping" % section)
+    for section in ("hugepages", "cgroups"):
+        if not all(isinstance(value, dict) for value in data["runtime"][section].values()):
+            raise LedgerError(path, "runtime.%s holds a value that is not a mapping" % section)
     for index, generation in enumerate(data["generations"]):
         if (
             not isinstance(generation, dict)
             or not isinstance(generation.get("id"), int)
             or not isinstance(generation.get("items"), list)
+            or not all(isinstance(item, str) for item in generation["items"])
+            or not isinstance(generation.get("desired"), dict)
         ):
-            raise LedgerError(path, "generations[%d] has no id or items" % index)
+            raise LedgerError(path, "generations[%d] has no id, items (names) or desired state" % index)
     data.setdefault("owned", {}).setdefault("dropins", [])
     data["owned"].setdefault("kernel_cmdline", [])
     data.setdefault("next_id", 1 + max([g["id"] for g in data["generations"]] or [0]))
@@ -84,7 +89,7 @@ def check(data, path):
 def parse(text, path):
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the stack
         raise LedgerError(path, "not valid JSON (%s)" % exc) from None
     return check(data, path)
 
@@ -158,7 +163,7 @@ def load(tree):
         return None, False
     try:
         snapshot = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise LedgerError(_persist.SNAPSHOT, "not valid JSON (%s)" % exc) from None
     if not isinstance(snapshot, dict) or snapshot.get("version") != 1:
         raise LedgerError(_persist.SNAPSHOT, "not a memtune snapshot of version 1")

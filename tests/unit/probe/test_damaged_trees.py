@@ -300,7 +300,7 @@ def test_a_cgroup_limit_of_thousands_of_digits_is_text_not_a_crash(tree: Path) -
     """int() of more than 4300 digits raises ValueError (Python >= 3.11) and takes seconds on 3.8."""
     (tree / "var/lib/memtune").mkdir(parents=True)
     (tree / "var/lib/memtune/snapshot.json").write_text(
-        '{"runtime": {"cgroups": {"/sys/fs/cgroup/batch": {}}}}'
+        '{"version": 1, "runtime": {"cgroups": {"/sys/fs/cgroup/batch": {}}}}'  # a version-1 snapshot
     )
     (tree / "sys/fs/cgroup/batch").mkdir(parents=True)
     (tree / "sys/fs/cgroup/batch/memory.max").write_text("9" * 5000)
