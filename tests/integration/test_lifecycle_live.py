@@ -63,16 +63,18 @@ def test_v1_v2_leftover_previous_original(host_guard: HostState, tmp_path: Path)
     assert kinds(before_v2, "vm.max_map_count") == ["leftover"], before_v2["drift"]
     assert before_v2["counts"]["leftover"] == 1
 
+    # Planned from the facts of the first run: one call, or two when this VM onlined memory in between
+    # (MemTotal is fingerprinted and memory_apply says stale); never a probe.
     second, output = tune(policies=v2)
     assert second["_rc"] == 0 and second["changed"] is True, second
-    assert modules_run(output) == ["memory_facts", "memory_apply"]
+    assert set(modules_run(output)) == {"memory_apply"}
     assert second["applied"]["restored"] == ["vm.max_map_count"]
     assert (read("swappiness"), read("max_map_count")) == (two, maps)
     assert "max_map_count" not in SYSCTL_FILE.read_text()
     after_v2 = audit(v2)
     assert after_v2["drifted"] is False and after_v2["counts"]["leftover"] == 0, after_v2["drift"]
     again, output = tune(policies=v2)
-    assert again["changed"] is False and modules_run(output) == ["memory_facts"]
+    assert again["changed"] is False and again["remote_calls"] in (1, 2), again
 
     previous, output = tune(rollback="previous")
     assert previous["_rc"] == 0 and previous["changed"] is True, previous
@@ -109,18 +111,20 @@ def test_a_corrupt_ledger_stops_tune_until_new_ledger(host_guard: HostState, tmp
 
 
 def test_a_leftover_alone_makes_tune_call_memory_apply(host_guard: HostState, tmp_path: Path) -> None:
-    """Issue 13, bug 2: on main a plan whose every value was converged cost one call and left the dropped
-    knob set; now the leftover is a difference memory_apply mends."""
+    """Issue 13, bug 2: on main a probed host whose every planned value was converged cost one call and kept
+    the dropped knob; now the leftover is a difference memory_apply mends."""
     swappiness, maps = read("swappiness"), read("max_map_count")
     one = 10 if swappiness != 10 else 11
-    first, _ = tune(policies=policy(tmp_path / "v1", {"vm.swappiness": one, "vm.max_map_count": maps + 4096}))
+    v1 = policy(tmp_path / "v1", {"vm.swappiness": one, "vm.max_map_count": maps + 4096})
+    first, _ = tune(policies=v1, facts_cache="off")
     assert first["_rc"] == 0 and first["changed"] is True, first
     same = policy(tmp_path / "same", {"vm.swappiness": one})
-    checked, output = tune("--check", policies=same)
+    # Without cached facts the action probes and decides itself whether the host differs.
+    checked, output = tune("--check", policies=same, facts_cache="off")
     assert checked["changed"] is True and modules_run(output) == ["memory_facts", "memory_apply"], checked
     assert [d["knob"] for d in checked["differences"]] == ["vm.max_map_count"]
     assert read("max_map_count") == maps + 4096, "check mode wrote"
-    dropped, output = tune(policies=same)
+    dropped, output = tune(policies=same, facts_cache="off")
     assert dropped["_rc"] == 0 and dropped["changed"] is True, dropped
     assert modules_run(output) == ["memory_facts", "memory_apply"]
     assert (read("swappiness"), read("max_map_count")) == (one, maps)
