@@ -1,8 +1,9 @@
 """The ``memtune`` command: validate policies, plan hosts offline from saved facts, explain, schema; audit,
 baseline and diff live in ``memtune.cli_audit``.
 
-Exit codes: 0 success; 2 invalid input (policy, facts, variables or arguments), with one message naming
-the file, line and column. ``audit`` also exits 1 on drift.
+Exit codes: 0 success; 2 invalid input (policy, facts, variables or arguments), with one message per
+problem naming the file, line and column. ``audit`` also exits 1 on drift. A bug, an output that cannot be
+written and Ctrl-C have their own codes (70, 74 or 141, 130: ``memtune.cli_errors``).
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from memtune import __version__, cli_audit, cli_report
+from memtune.cli_errors import GuardedGroup, run_guarded
 from memtune.cli_options import (
+    EXIT_INVALID,
     FactsOption,
     JobsOption,
     PolicyOption,
     VarsOption,
     WorkloadOption,
+    error_console,
     fail,
     make_job,
 )
+from memtune.desired import DesiredState
 from memtune.errors import PolicyError
 from memtune.explain import explain as explain_knob
 from memtune.explain import rows
@@ -36,8 +42,10 @@ from memtune.jobs import fan_out, processes_for
 from memtune.policy import policy_json_schema
 from memtune.policy_load import load_policy_set
 from memtune.report import baseline_json_schema, report_json_schema
+from memtune.terminal import printable
 
 app = typer.Typer(
+    cls=GuardedGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -102,24 +110,35 @@ def plan(
         raise fail(str(exc)) from None
     if output is Format.json:
         results = fan_out(job, "json_parts", files, processes_for(len(files), jobs))
-        for _parts, error in results:
-            if error is not None:
-                raise fail(error)
-        sys.stdout.write("{" + ",".join(part for parts, _error in results for part in parts) + "}\n")
+        sys.stdout.write("{" + ",".join(part for parts, _errors in results for part in parts) + "}\n")
+        report_errors([error for _parts, errors in results for error in errors])
         return
-    try:
-        plans = {host: job.plan(host, file) for host, file in files}
-    except (PolicyError, FactsError) as exc:
-        raise fail(str(exc)) from None
+    plans: dict[str, DesiredState] = {}
+    errors: list[str] = []
+    for host, file in files:
+        try:
+            plans[host] = job.plan(host, file)
+        except (PolicyError, FactsError) as exc:
+            errors.append(str(exc))
     table = Table("host", "knob", "value", "from")
     for host, desired in plans.items():
         for knob, value, origin in rows(desired):
-            table.add_row(host, knob, value, origin)
+            table.add_row(Text(printable(host)), knob, Text(value), Text(origin))
     console = Console(highlight=False, soft_wrap=False, width=200)
     console.print(table)
     for host, desired in plans.items():
         for warning in desired.warnings:
-            console.print(f"warning: {host}: {warning}", markup=False)
+            console.print(printable(f"warning: {host}: {warning}"), markup=False)
+    report_errors(errors)
+
+
+def report_errors(errors: list[str]) -> None:
+    """Every host's error on standard error, then exit 2 when there was any (the others were planned)."""
+    if errors:
+        console = error_console()
+        for error in errors:
+            console.print(printable(f"error: {error}"), markup=False)
+        raise typer.Exit(EXIT_INVALID)
 
 
 @app.command()
@@ -141,15 +160,15 @@ def explain(
     """Show where one knob's planned value comes from."""
     try:
         job = make_job(policy, vars_file, workload)
-        plans = {name: job.plan(name, file) for name, file in facts_files(facts).items()}
-        if host is None and len(plans) != 1:
+        files = facts_files(facts)
+        if host is None and len(files) != 1:
             raise FactsError(
-                f"{facts}: {len(plans)} hosts; pick one with --host ({', '.join(list(plans)[:5])}...)"
+                f"{facts}: {len(files)} hosts; pick one with --host ({', '.join(list(files)[:5])}...)"
             )
-        name = host or next(iter(plans))
-        if name not in plans:
+        name = host or next(iter(files))
+        if name not in files:
             raise FactsError(f"{facts}: no facts for host {name!r}")
-        typer.echo(explain_knob(plans[name], knob))
+        typer.echo(explain_knob(job.plan(name, files[name]), knob))
     except (PolicyError, FactsError) as exc:
         raise fail(str(exc)) from None
 
@@ -175,4 +194,4 @@ app.add_typer(cli_report.report_app, name="report")
 
 
 def main() -> None:
-    app()
+    run_guarded(app)

@@ -34,6 +34,7 @@ from memtune.hosts import facts_files
 from memtune.jobs import AuditJob, AuditOutcome, Files, StateReader, fan_out, processes_for
 from memtune.plan_diff import DiffJob, PlanChange, render_diff
 from memtune.report import Format, HostError, assemble, summarize
+from memtune.terminal import printable
 
 baseline_app = typer.Typer(no_args_is_help=True, help="Record the fleet's current state as a baseline.")
 
@@ -68,7 +69,7 @@ def _saves(saves: list[str] | None) -> list[tuple[Format, Path]]:
 def _report_errors(errors: list[HostError]) -> None:
     console = error_console()
     for error in errors:
-        console.print(f"error: host {error.host}: {error.message}", markup=False)
+        console.print(printable(f"error: host {error.host}: {error.message}"), markup=False)
 
 
 def _write(path: Path, text: str) -> None:

@@ -12,6 +12,7 @@ from memtune.hosts import load_vars
 from memtune.jobs import Job
 from memtune.policy import PolicySet, bundled_policy_dir
 from memtune.policy_load import load_policy_set
+from memtune.terminal import printable
 
 EXIT_INVALID = 2
 
@@ -46,7 +47,7 @@ def error_console() -> Console:
 
 
 def fail(message: str) -> typer.Exit:
-    error_console().print(f"error: {message}", markup=False)
+    error_console().print(printable(f"error: {message}"), markup=False)
     return typer.Exit(EXIT_INVALID)
 
 

@@ -96,33 +96,105 @@ class ExpressionError(ValueError):
 
 _MAX_EXPONENT = 64
 _MAX_REPEAT = 4096
+# Bounds on what one expression may build: its source, its nesting, the values it makes (characters plus
+# items, nested ones counted) and its integers (64 bits, what every kernel knob and size fits in).
+MAX_SOURCE = 4000
+MAX_DEPTH = 32
+MAX_WEIGHT = 65536
+INT_LIMIT = 2**64
+
+
+def weight(value: Any, budget: int = MAX_WEIGHT) -> int:
+    """Characters of strings plus items of lists and maps, nested ones included; counting stops once
+    past ``budget``."""
+    total, stack = 0, [value]
+    while stack and total <= budget:
+        item = stack.pop()
+        total += len(item) + 1 if isinstance(item, str) else 1
+        if isinstance(item, list | tuple):
+            stack.extend(item[: budget + 1])
+        elif isinstance(item, Mapping):
+            stack.extend(list(item.values())[: budget + 1])
+    return total
+
+
+def check_int(value: Any) -> Any:
+    """``value``, unless it is an integer beyond 64 bits (ExpressionError)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT < value < INT_LIMIT:
+        raise ExpressionError(f"integer {_short(value)} is beyond 64 bits")
+    return value
+
+
+def _short(value: int) -> str:
+    bits = value.bit_length()
+    return str(value) if bits <= 128 else f"of {bits} bits"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
+    intercepted_binops = frozenset(["+", "-", "*", "/", "//", "%", "**"])
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         return False  # facts are read by key; no Python attribute of any object is reachable
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        """Refuse arithmetic that would eat the controller's CPU or memory."""
+        """Refuse arithmetic that would eat the controller's CPU or memory: huge exponents, integers
+        beyond 64 bits, repeated or joined sequences past MAX_WEIGHT, and ``%`` string formatting."""
         if operator == "**":
-            if isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-                raise ExpressionError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
-            return left**right
-        for seq, count in ((left, right), (right, left)):
-            if (
-                isinstance(seq, str | list | tuple)
-                and isinstance(count, int)
-                and count * len(seq) > _MAX_REPEAT
-            ):
-                raise ExpressionError(f"repeating a sequence {count} times is not allowed")
-        return left * right
+            return check_int(_power(left, right))
+        if operator == "%" and isinstance(left, str):
+            raise ExpressionError("string formatting with % is not allowed")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                repeated = isinstance(seq, str | list | tuple) and isinstance(count, int)
+                if repeated and (count * len(seq) > _MAX_REPEAT or count * weight(seq) > MAX_WEIGHT):
+                    raise ExpressionError(f"repeating a sequence {count} times is not allowed")
+            if isinstance(left, int) and isinstance(right, int):
+                check_int(left), check_int(right)
+        sequences = str | list | tuple
+        joined = operator == "+" and isinstance(left, sequences) and isinstance(right, sequences)
+        if joined and weight(left) + weight(right) > MAX_WEIGHT:
+            raise ExpressionError(f"joining sequences into more than {MAX_WEIGHT} items is not allowed")
+        return check_int(super().call_binop(context, operator, left, right))
+
+
+def _power(left: Any, right: Any) -> Any:
+    if not (_is_number(left) and _is_number(right)):
+        return left**right  # a TypeError, reported as such
+    if abs(right) > _MAX_EXPONENT:
+        raise ExpressionError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
+    if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+        check_int(left)
+        if (abs(left).bit_length() - 1) * right >= 64:
+            raise ExpressionError(f"{left} ** {right} is beyond 64 bits")
+    return left**right
+
+
+def _sum(values: Any, attribute: Any = None, start: Any = 0) -> Any:
+    """jinja2's ``sum`` for numbers only: summing lists or strings would get around MAX_WEIGHT."""
+    if attribute is not None:
+        raise ExpressionError("sum(attribute=...) is not supported; map the attribute first")
+    total = start
+    for value in values:
+        if not (_is_number(total) and _is_number(value)):
+            raise ExpressionError(f"sum() adds numbers, not {type(value).__name__} to {type(total).__name__}")
+        total = check_int(total + value)
+    return total
+
+
+def _int(value: Any, default: int = 0, base: int = 10) -> Any:
+    return check_int(DEFAULT_FILTERS["int"](value, default, base))
+
+
+_OWN_FILTERS: dict[str, Callable[..., Any]] = {"sum": _sum, "int": _int}
 
 
 _ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
 _ENV.globals.clear()
-_ENV.filters = {name: DEFAULT_FILTERS[name] for name in FILTERS}
+_ENV.filters = {name: _OWN_FILTERS.get(name, DEFAULT_FILTERS[name]) for name in FILTERS}
 _ENV.tests = dict(_ENV.tests)
 
 
@@ -132,6 +204,8 @@ class Expression:
     names: frozenset[str]
     input_names: frozenset[str]
     function: Callable[..., Any]
+    # Whether the expression gives true or false: True surely, False surely not, None (a fact) unknown.
+    boolean: bool | None = None
 
 
 def split_expression(value: str) -> str | None:
@@ -149,6 +223,9 @@ def split_expression(value: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Expression:
+    if len(source) > MAX_SOURCE:
+        raise ExpressionError(f"expression of {len(source)} characters (at most {MAX_SOURCE})")
+    _check_nesting(source)
     try:
         parser = Parser(_ENV, source, state="variable")
         tree = parser.parse_expression()
@@ -158,15 +235,70 @@ def compile_expression(source: str) -> Expression:
         function = _ENV.compile_expression(source, undefined_to_none=False)
     except ExpressionError:
         raise
+    except RecursionError:
+        raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels") from None
     except TemplateError as exc:
         line = getattr(exc, "lineno", 1) or 1
         raise ExpressionError(f"expression syntax: {exc.message or exc}", line) from None
-    return Expression(source, names, input_names, function)
+    return Expression(source, names, input_names, function, gives_bool(tree))
+
+
+_BOOLEAN_HELPERS = frozenset({"kernel_at_least", "has_workload"})
+
+
+def gives_bool(tree: nodes.Node) -> bool | None:
+    """Whether ``tree`` gives a boolean, as far as its shape tells (``when.expr`` must)."""
+    if isinstance(tree, nodes.Compare | nodes.Test | nodes.Not):
+        return True
+    if isinstance(tree, nodes.Const):
+        return isinstance(tree.value, bool)
+    if isinstance(tree, nodes.And | nodes.Or):
+        return _both(gives_bool(tree.left), gives_bool(tree.right))
+    if isinstance(tree, nodes.CondExpr):
+        return _both(gives_bool(tree.expr1), True if tree.expr2 is None else gives_bool(tree.expr2))
+    if isinstance(tree, nodes.Call):
+        return isinstance(tree.node, nodes.Name) and tree.node.name in _BOOLEAN_HELPERS
+    if isinstance(tree, nodes.Filter):
+        return None if tree.name in ("first", "last", "default", "min", "max") else False
+    if isinstance(tree, nodes.Name | nodes.Getattr | nodes.Getitem):
+        return None
+    return False  # arithmetic, literals, lists, string joins
+
+
+def _both(left: bool | None, right: bool | None) -> bool | None:
+    if left is False or right is False:
+        return False
+    return True if left and right else None
+
+
+def _check_nesting(source: str) -> None:
+    """Brackets nested past MAX_DEPTH, before the (recursive) parser sees them."""
+    depth = 0
+    for char in source:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels")
+
+
+def _depth(tree: nodes.Node) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
 
 
 def _check_tree(tree: nodes.Node) -> tuple[frozenset[str], frozenset[str]]:
     names: set[str] = set()
     input_names: set[str] = set()
+    if _depth(tree) > MAX_DEPTH:
+        raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels")
+    for const in tree.find_all(nodes.Const):
+        check_int(const.value)
     for node in [tree, *tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem))]:
         line = node.lineno or 1
         if isinstance(node, nodes.Name):
@@ -313,6 +445,9 @@ class Scope:
             result = expression.function(**variables)
             if isinstance(result, Undefined):
                 result._fail_with_undefined_error()
+            check_int(result)
+            if weight(result) > MAX_WEIGHT:
+                raise ExpressionError(f"the result is larger than {MAX_WEIGHT} items")
         except SecurityError as exc:
             raise ExpressionError(f"refused by the sandbox: {exc}") from None
         except UndefinedError as exc:
@@ -320,6 +455,8 @@ class Scope:
             raise ExpressionError(f"undefined: {detail}") from None
         except ExpressionError:
             raise
+        except RecursionError:
+            raise ExpressionError("evaluation nested too deeply") from None
         except Exception as exc:  # an expression that raises is bad policy input, never a crash
             raise ExpressionError(f"evaluation failed: {type(exc).__name__}: {exc}") from None
         return result, dict(self.used)
@@ -332,23 +469,36 @@ class Scope:
 
     def _number(self, value: Any, helper: str) -> float:
         if isinstance(value, str):
-            return self._to_unit(parse_size(value), helper)
+            try:
+                return self._to_unit(parse_size(value), helper)
+            except ValueError as exc:
+                raise ExpressionError(f"{helper}(): {exc}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ExpressionError(f"{helper}() takes numbers or sizes, not {value!r}")
         return value
 
-    def percent_of_ram(self, percent: float) -> int:
+    def _percent(self, value: Any, helper: str) -> float:
+        if not _is_number(value) or not 0 <= value <= 100:
+            raise ExpressionError(f"{helper}() takes a percentage from 0 to 100, not {value!r}")
+        return float(value)
+
+    def percent_of_ram(self, percent: Any) -> int:
+        percent = self._percent(percent, "percent_of_ram")
         self.used["memory.mem_total_kb"] = self.facts.memory.mem_total_kb
         return self._to_unit(self.facts.memory.mem_total_kb * 1024 * percent / 100, "percent_of_ram")
 
-    def percent_of_node(self, percent: float) -> int:
+    def percent_of_node(self, percent: Any) -> int:
+        percent = self._percent(percent, "percent_of_node")
         if self.node is None:
             raise ExpressionError("percent_of_node() works only in per-node hugepage amounts")
         self.used[f"numa.nodes[id={self.node.id}].mem_total_kb"] = self.node.mem_total_kb
         return self._to_unit((self.node.mem_total_kb or 0) * 1024 * percent / 100, "percent_of_node")
 
     def size(self, text: str | int) -> int:
-        return self._to_unit(parse_size(text), "size")
+        try:
+            return self._to_unit(parse_size(text), "size")
+        except ValueError as exc:
+            raise ExpressionError(f"size(): {exc}") from None
 
     def clamp(self, value: Any, low: Any, high: Any) -> float:
         number, lo, hi = (self._number(item, "clamp") for item in (value, low, high))

@@ -11,6 +11,8 @@ import gc
 import json
 import multiprocessing
 import os
+import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,14 @@ from memtune.desired import DesiredState
 from memtune.drift import drift
 from memtune.errors import PolicyError
 from memtune.facts import FactsError
-from memtune.hosts import HostVars, load_host_facts
+from memtune.hosts import FactsSource, HostVars, load_host_facts
 from memtune.plan import plan as plan_host
 from memtune.policy import PolicySet
 from memtune.report import Format, HostPart, host_part, host_result
 from memtune.report.picture import memory_picture
 
 HOSTS_PER_WORKER = 2000
-Files = list[tuple[str, Path]]
+Files = list[tuple[str, FactsSource]]
 _NO_VARS = HostVars()
 
 
@@ -50,7 +52,7 @@ class Job:
     vars_file: Path | None
     workload: list[str] | None
 
-    def plan(self, host: str, file: Path) -> DesiredState:
+    def plan(self, host: str, file: FactsSource) -> DesiredState:
         return self.plan_facts(host, load_host_facts(file))
 
     def plan_facts(self, host: str, facts: Any) -> DesiredState:
@@ -71,14 +73,15 @@ class Job:
             exc.message = f"host {host}: {exc.message}"
             raise
 
-    def json_parts(self, files: Files) -> tuple[list[str], str | None]:
-        """``"host":{desired state}`` texts, or the first error's message."""
-        try:
-            return [
-                f"{json.dumps(host)}:{self.plan(host, file).model_dump_json()}" for host, file in files
-            ], None
-        except (PolicyError, FactsError) as exc:
-            return [], str(exc)
+    def json_parts(self, files: Files) -> tuple[list[str], list[str]]:
+        """``"host":{desired state}`` texts of the hosts that could be planned, and the others' errors."""
+        parts, errors = [], []
+        for host, file in files:
+            try:
+                parts.append(f"{json.dumps(host)}:{self.plan(host, file).model_dump_json()}")
+            except (PolicyError, FactsError) as exc:
+                errors.append(str(exc))
+        return parts, errors
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start_worker(job: Any) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the pool and exits 130; workers say nothing.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["job"] = job
 
 
@@ -134,9 +139,22 @@ def _run_slice(task: tuple[str, Files]) -> Any:
     return getattr(_WORKER["job"], method)(files)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which a container or taskset narrows)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def processes_for(hosts: int, requested: int) -> int:
-    """``requested``, or (0) one process per HOSTS_PER_WORKER hosts, up to the CPU count."""
-    return requested or min(os.cpu_count() or 1, max(1, hosts // HOSTS_PER_WORKER))
+    """``requested``, or (0) one process per HOSTS_PER_WORKER hosts; never more than the usable CPUs (a
+    request above them is capped, with a note on standard error)."""
+    cpus = usable_cpus()
+    if requested > cpus:
+        sys.stderr.write(f"note: --jobs {requested} capped at {cpus}, the CPUs this process can use\n")
+        return cpus
+    return requested or min(cpus, max(1, hosts // HOSTS_PER_WORKER))
 
 
 def fan_out(job: Any, method: str, files: Files, processes: int) -> list[Any]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from memtune.desired import HugepagePlan, Limit, PathCgroup, Planned, Skipped, UnitCgroup
-from memtune.expr import ExpressionError, Scope, compile_expression, split_expression
+from memtune.expr import INT_LIMIT, ExpressionError, Scope, compile_expression, split_expression
 from memtune.facts import HostFacts, Node
 from memtune.hugepages import spread
 from memtune.knobs import (
@@ -96,8 +96,8 @@ class Planner:
         if isinstance(value, bool) or value is None:
             raise ctx.error(f"{what}: expected a number, the expression gave {value!r}", path)
         if isinstance(value, float):
-            if not math.isfinite(value):
-                raise ctx.error(f"{what}: the expression gave {value}", path)
+            if not math.isfinite(value) or abs(value) >= INT_LIMIT:
+                raise ctx.error(f"{what}: the expression gave {value}, beyond 64 bits", path)
             return math.floor(value)
         if isinstance(value, str):
             try:
@@ -109,7 +109,9 @@ class Planner:
                     f"{what}: expected a number{' or a size' if unit_bytes else ''}, got {value!r}", path
                 ) from None
         if not isinstance(value, int):
-            raise ctx.error(f"{what}: expected a number, got {value!r}", path)
+            raise ctx.error(f"{what}: expected a number, got {repr(value)[:80]}", path)
+        if abs(value) >= INT_LIMIT:
+            raise ctx.error(f"{what}: {value} is beyond 64 bits", path)
         return value
 
     def lacking(self, ctx: RuleContext, knob: str, reason: str, path: Path_) -> None:
@@ -170,7 +172,12 @@ class Planner:
         except ExpressionError as exc:
             raise ctx.error(f"when: {exc.message}", ("when", "expr")) from None
         self.saw_used(used)
-        return bool(result)
+        if not isinstance(result, bool):
+            raise ctx.error(
+                f"when: the expression must give true or false, it gave {str(result)[:60]!r}",
+                ("when", "expr"),
+            )
+        return result
 
     # -- knobs ----------------------------------------------------------------------------------------
     def apply(self, ctx: RuleContext) -> None:

@@ -33,6 +33,8 @@ from memtune.yaml_source import Marks, Path_
 Layer = Literal["baseline", "workload", "group", "host"]
 LAYERS: tuple[Layer, ...] = ("baseline", "workload", "group", "host")
 _SIZE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*([KkMmGgTt]([Ii]?[Bb])?|[Bb])?\s*$"
+# How many workload policies one can build on through ``extends`` (a chain, not a count of parents).
+MAX_EXTENDS = 32
 _VERSION_CMP = re.compile(r"^\s*(==|!=|>=|<=|>|<)\s*([0-9]+(\.[0-9]+){0,2})\s*$")
 
 
@@ -309,6 +311,13 @@ class PolicySet:
         order: list[Policy] = []
 
         def visit(current: str, trail: tuple[str, ...], by: Policy | None) -> None:
+            if len(trail) >= MAX_EXTENDS:
+                assert by is not None
+                raise by.error(
+                    f"extends chain deeper than {MAX_EXTENDS} policies: {' -> '.join(trail[:3])} -> ... "
+                    f"-> {current}",
+                    ("extends",),
+                )
             if current in trail:
                 cycle = " -> ".join((*trail[trail.index(current) :], current))
                 policy = self.workloads[current]

@@ -140,15 +140,18 @@ def _check_policy(policy: Policy) -> None:
 
 
 def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
-    def expression(value: Any, path: Path_) -> bool:
-        """Check an expression value; False when ``value`` is not one."""
+    def expression(value: Any, path: Path_, *, condition: bool = False) -> bool:
+        """Check an expression value; False when ``value`` is not one. A ``condition`` (``when.expr``)
+        may leave out the braces and must give true or false."""
         if not isinstance(value, str):
             return False
         try:
-            source = split_expression(value)
+            source = split_expression(value) or (value if condition else None)
             if source is None:
                 return False
             compiled = compile_expression(source)
+            if condition and compiled.boolean is False:
+                raise ExpressionError("when.expr must give true or false (write a comparison or a test)")
         except ExpressionError as exc:
             line, column = policy.mark((*at, *path))
             raise PolicyError(
@@ -166,7 +169,7 @@ def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
         return True
 
     if rule.when:
-        expression(rule.when.expr, ("when", "expr"))
+        expression(rule.when.expr, ("when", "expr"), condition=True)
         for name in rule.when.inputs or ():
             if name not in policy.inputs:
                 raise policy.error(

@@ -20,6 +20,8 @@ _UNITS = {
     "tb": 1024**4,
     "tib": 1024**4,
 }
+# The largest size any knob or kernel interface takes: an unsigned 64-bit count of bytes.
+MAX_BYTES = 2**64 - 1
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 
@@ -37,6 +39,8 @@ def parse_size(value: int | str) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"a size cannot be negative: {value}")
+        if value > MAX_BYTES:
+            raise ValueError(f"size {value} is beyond 64 bits")
         return value
     if not isinstance(value, str):
         raise ValueError(f"expected a size, got {value!r}")
@@ -44,6 +48,8 @@ def parse_size(value: int | str) -> int:
     if not match or match.group(2).lower() not in _UNITS:
         raise ValueError(f"not a size: {value!r} (write e.g. 2GiB, 512MiB, 4096)")
     number = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if number > MAX_BYTES:
+        raise ValueError(f"size {value.strip()[:40]!r} is beyond 64 bits")
     if number != int(number):
         raise ValueError(f"size {value!r} is not a whole number of bytes")
     return int(number)

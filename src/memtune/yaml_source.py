@@ -12,6 +12,10 @@ Path_ = tuple[str | int, ...]
 # libyaml's parser when PyYAML has it (same nodes and marks, several times faster)
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Mark = tuple[int, int]
+# A policy or variables file is a few hundred values; these bounds stop documents built to exhaust the
+# controller (aliases that expand exponentially, an alias inside itself, thousands of nested lists).
+MAX_VALUES = 100_000
+MAX_DEPTH = 64
 
 
 class Marks:
@@ -55,7 +59,9 @@ def load_yaml(text: str, file: str) -> tuple[Any, Marks]:
         node = loader.get_single_node()
         if node is None:
             return None, marks
-        return _build(loader, node, (), marks), marks
+        return _Builder(loader, marks).build(node, ()), marks
+    except RecursionError:
+        raise PolicyError(f"invalid YAML: nested deeper than {MAX_DEPTH} levels", file) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -67,21 +73,52 @@ def load_yaml(text: str, file: str) -> tuple[Any, Marks]:
         loader.dispose()
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, marks: Marks) -> Any:
-    marks.by_path.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+class _Builder:
+    """Python data from composed YAML nodes, within MAX_VALUES values and MAX_DEPTH levels, with marks."""
+
+    def __init__(self, loader: yaml.SafeLoader, marks: Marks) -> None:
+        self.loader = loader
+        self.marks = marks
+        self.values = 0
+        self.open: set[int] = set()  # the collections being built: an alias to one of them is a cycle
+
+    def refuse(self, message: str, node: yaml.Node) -> PolicyError:
+        return PolicyError(message, self.marks.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.refuse(
+                f"more than {MAX_VALUES} values once aliases are expanded (aliases of aliases?)", node
+            )
+        if len(path) > MAX_DEPTH:
+            raise self.refuse(f"nested deeper than {MAX_DEPTH} levels", node)
+        marks = self.marks
+        marks.by_path.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self.loader.construct_object(node, deep=True)
+        if id(node) in self.open:
+            raise self.refuse("an alias refers to a collection that contains it", node)
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+            return self.mapping(node, path)
+        finally:
+            self.open.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        self.loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.refuse("mapping keys must be strings, not collections", key_node)
+            key = self.loader.construct_object(key_node, deep=True)
             key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if not isinstance(key, str | int) or isinstance(key, bool):
-                raise PolicyError(f"mapping keys must be strings, not {key!r}", marks.file, *key_mark)
+                raise PolicyError(f"mapping keys must be strings, not {key!r}", self.marks.file, *key_mark)
             if key in result:
-                raise PolicyError(f"duplicate key {key!r}", marks.file, *key_mark)
-            marks.by_path[(*path, key)] = key_mark
-            result[key] = _build(loader, value_node, (*path, key), marks)
+                raise PolicyError(f"duplicate key {key!r}", self.marks.file, *key_mark)
+            self.marks.by_path[(*path, key)] = key_mark
+            result[key] = self.build(value_node, (*path, key))
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, index), marks) for index, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)

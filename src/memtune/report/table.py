@@ -7,8 +7,10 @@ import io
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from memtune.report import Assembly, HostResult, summary_line, value_text
+from memtune.terminal import printable
 
 TABLE_ROWS = 500
 Row = tuple[str, str, str, str, str, str, str]
@@ -38,19 +40,20 @@ def assemble(report: Assembly) -> str:
     if rows:
         drift = Table("host", "check", "kind", "desired", "runtime", "boot", "why", title="drift")
         for row in rows[:TABLE_ROWS]:
-            drift.add_row(*row)
+            drift.add_row(*(Text(printable(cell)) for cell in row))
         console.print(drift)
         if len(rows) > TABLE_ROWS:
             console.print(f"… and {len(rows) - TABLE_ROWS} more findings (--format json has them all)")
     if report.errors:
         errors = Table("host", "error", title="not audited")
         for error in report.errors:
-            errors.add_row(error.host, error.message)
+            errors.add_row(Text(printable(error.host)), Text(printable(error.message)))
         console.print(errors)
     if report.moved:
         moved = Table("host", "knob", "field", "baseline", "now", title=f"moved since {report.baseline}")
         for move in report.moved[:TABLE_ROWS]:
-            moved.add_row(move.host, move.knob, move.field, value_text(move.before), value_text(move.after))
+            cells = (move.host, move.knob, move.field, value_text(move.before), value_text(move.after))
+            moved.add_row(*(Text(printable(cell)) for cell in cells))
         console.print(moved)
         if len(report.moved) > TABLE_ROWS:
             console.print(f"… and {len(report.moved) - TABLE_ROWS} more moved values")
