@@ -130,6 +130,9 @@ def _short(value: int) -> str:
     return str(value) if bits <= 128 else f"of {bits} bits"
 
 
+_SEQUENCES = (str, list, tuple)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -154,8 +157,7 @@ class _Sandbox(SandboxedEnvironment):
                     raise ExpressionError(f"repeating a sequence {count} times is not allowed")
             if isinstance(left, int) and isinstance(right, int):
                 check_int(left), check_int(right)
-        sequences = str | list | tuple
-        joined = operator == "+" and isinstance(left, sequences) and isinstance(right, sequences)
+        joined = operator == "+" and isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES)
         if joined and weight(left) + weight(right) > MAX_WEIGHT:
             raise ExpressionError(f"joining sequences into more than {MAX_WEIGHT} items is not allowed")
         return check_int(super().call_binop(context, operator, left, right))
