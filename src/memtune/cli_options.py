@@ -47,7 +47,9 @@ def error_console() -> Console:
 
 
 def fail(message: str) -> typer.Exit:
-    error_console().print(printable(f"error: {message}"), markup=False)
+    console = error_console()
+    for line in message.splitlines() or [message]:  # PolicyErrors: one problem per line
+        console.print(printable(f"error: {line}"), markup=False)
     return typer.Exit(EXIT_INVALID)
 
 

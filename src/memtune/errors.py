@@ -26,3 +26,24 @@ class PolicyError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
+
+
+class PolicyErrors(PolicyError):
+    """Several problems found in one run (``memtune validate`` reports them all); ``str()`` gives one
+    ``file:line:column: message`` per line. Raised only with two or more errors."""
+
+    def __init__(self, errors: list[PolicyError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, first.file, first.line, first.column)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+def raise_all(errors: list[PolicyError]) -> None:
+    """Raise the one error, or all of them as PolicyErrors; nothing when there are none."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise PolicyErrors([part for error in errors for part in getattr(error, "errors", [error])])

@@ -10,11 +10,31 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 SCHEMA_VERSION = 2
 
-Kb = Annotated[int, Field(ge=0)]
+# Facts are typed strictly: a boolean is not a number, "5" is not an integer, and no count exceeds what the
+# kernel's own 64-bit counters hold. (Mapping keys, which JSON writes as strings, are still converted.)
+Int = Annotated[StrictInt, Field(ge=-(2**63), le=2**64 - 1)]
+Kb = Annotated[StrictInt, Field(ge=0, le=2**64 - 1)]
+Float = StrictFloat
+
+
+def _exact_int(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"schema_version must be an integer, not {value!r}")
+    return value
 
 
 class _Model(BaseModel):
@@ -26,11 +46,11 @@ class SwapDevice(_Model):
     type: str
     size_kb: Kb
     used_kb: Kb
-    priority: int
+    priority: Int
 
 
 class Memory(_Model):
-    mem_total_kb: Annotated[int, Field(gt=0)]
+    mem_total_kb: Annotated[StrictInt, Field(gt=0, le=2**64 - 1)]
     mem_free_kb: Kb | None
     mem_available_kb: Kb | None
     buffers_kb: Kb | None
@@ -38,7 +58,7 @@ class Memory(_Model):
     swap_total_kb: Kb | None
     swap_free_kb: Kb | None
     swap_used_kb: Kb | None
-    committed_as_kb: int | None
+    committed_as_kb: Int | None
     commit_limit_kb: Kb | None
     hugetlb_kb: Kb | None
     anon_hugepages_kb: Kb | None
@@ -59,27 +79,34 @@ class HostPool(NodePool):
 
 
 class Node(_Model):
-    id: Annotated[int, Field(ge=0)]
+    id: Kb
     mem_total_kb: Kb | None
     mem_free_kb: Kb | None
     mem_used_kb: Kb | None
     file_pages_kb: Kb | None
-    cpus: list[int]
-    distances: dict[int, int]
-    has_memory: bool
+    cpus: list[Int]
+    distances: dict[int, Int]
+    has_memory: StrictBool
     hugepages: dict[int, NodePool]
 
 
 class Numa(_Model):
-    available: bool
-    online: list[int]
-    possible: list[int]
+    available: StrictBool
+    online: list[Int]
+    possible: list[Int]
     nodes: Annotated[list[Node], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Numa:
+        ids = [node.id for node in self.nodes]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"NUMA node ids must be unique, got {ids}")
+        return self
 
 
 class Hugepages(_Model):
     default_size_kb: Kb | None
-    sizes_kb: list[int]
+    sizes_kb: list[Int]
     pools: dict[int, HostPool]
 
 
@@ -92,7 +119,7 @@ class Thp(_Model):
 
 class SysctlEntry(_Model):
     path: str
-    line: Annotated[int, Field(ge=1)]
+    line: Annotated[StrictInt, Field(ge=1)]
     value: str
 
 
@@ -124,23 +151,23 @@ class Tuned(_Model):
 
 class Cgroup(_Model):
     version: Literal["v1", "v2", "hybrid", "none"]
-    memory_controller: bool
+    memory_controller: StrictBool
     mount: str | None
 
 
 class Platform(_Model):
     virtualization: str
     container: str | None
-    proc_sys_vm_writable: bool
-    systemd: bool
+    proc_sys_vm_writable: StrictBool
+    systemd: StrictBool
     cgroup: Cgroup
 
 
 class PressureLine(_Model):
-    avg10: float
-    avg60: float
-    avg300: float
-    total: int
+    avg10: Float
+    avg60: Float
+    avg300: Float
+    total: Int
 
 
 class Pressure(_Model):
@@ -150,19 +177,19 @@ class Pressure(_Model):
 
 class Kernel(_Model):
     release: str
-    version: tuple[int, int, int] | None
+    version: tuple[Int, Int, Int] | None
     cmdline: str | None
 
 
 class Evidence(_Model):
-    pid: int
+    pid: Int
     comm: str
     match: str
 
 
 class Workload(_Model):
     name: str
-    pids: list[int]
+    pids: list[Int]
     evidence: list[Evidence]
     version: str | None
 
@@ -185,8 +212,8 @@ class BootloaderArgs(_Model):
 
 
 class BootUnit(_Model):
-    installed: bool
-    enabled: bool
+    installed: StrictBool
+    enabled: StrictBool
 
 
 class LedgerGeneration(_Model):
@@ -194,7 +221,7 @@ class LedgerGeneration(_Model):
     names its checks (``vm.swappiness``, ``thp.enabled``, ``hugepages.2048kB[node0]``, ``cmdline.<arg>``,
     ``cgroup.<unit or path>.<limit>``)."""
 
-    id: int
+    id: Int
     time: str | None
     action: Literal["apply", "rollback-original", "migrated"]
     plan_hash: str | None
@@ -219,10 +246,10 @@ class Ledger(_Model):
 class MemtuneState(_Model):
     """What memtune left on the host and what the next boot restores from it."""
 
-    sysctl_file: bool
+    sysctl_file: StrictBool
     boot_unit: BootUnit
     boot_writes: dict[str, str]
-    snapshot: bool
+    snapshot: StrictBool
     ledger: Ledger | None
     owned_cmdline: list[str]
     bootloader: list[BootloaderArgs]
@@ -232,19 +259,19 @@ class MemtuneState(_Model):
 class HostFacts(_Model):
     """Everything the probe knows about one host; validated before any planning."""
 
-    schema_version: Literal[2]
+    schema_version: Annotated[Literal[2], BeforeValidator(_exact_int)]
     root: str
     kernel: Kernel
     memory: Memory
     numa: Numa
     hugepages: Hugepages
     thp: Thp | None
-    sysctl: dict[str, int | str | None]
+    sysctl: dict[str, Int | str | None]
     sysctl_sources: dict[str, SysctlSource]
     tuned: Tuned | None
     platform: Platform
     pressure: Pressure | None
-    vmstat: dict[str, int]
+    vmstat: dict[str, Int]
     workloads: list[Workload]
     memtune: MemtuneState
     warnings: list[str]
@@ -271,7 +298,7 @@ def parse_facts(data: Any, source: str = "<facts>") -> HostFacts:
     if not isinstance(data, dict):
         raise FactsError(f"{source}: expected a JSON object with memtune facts")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise FactsError(
             f"{source}: facts schema_version {version!r}; this memtune reads version {SCHEMA_VERSION} "
             "(probe the host again with the matching memtune.fleet collection)"

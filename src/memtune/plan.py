@@ -25,7 +25,7 @@ def resolve_inputs(policies: Sequence[Policy], given: Mapping[str, Any]) -> tupl
         for name, spec in policy.inputs.items():
             specs.setdefault(name, spec)
     resolved: dict[str, Any] = {
-        name: _input_value(name, spec, spec.default)
+        name: input_value(name, spec, spec.default)
         for name, spec in specs.items()
         if spec.default is not None
     }
@@ -34,18 +34,21 @@ def resolve_inputs(policies: Sequence[Policy], given: Mapping[str, Any]) -> tupl
         if name not in specs:
             warnings.append(f"{INPUTS_SOURCE}.{name} is not used by the policies of this host")
             continue
-        resolved[name] = _input_value(name, specs[name], value)
+        resolved[name] = input_value(name, specs[name], value)
     return resolved, warnings
 
 
-def _input_value(name: str, spec: InputSpec, value: Any) -> Any:
+def input_value(name: str, spec: InputSpec, value: Any) -> Any:
     if value is None:
         return None
     try:
         if spec.type == "int":
             if isinstance(value, bool) or not isinstance(value, int | str):
                 raise ValueError
-            return int(value)  # a str that is not an integer raises ValueError
+            number = int(value)  # a str that is not an integer raises ValueError
+            if not -(2**63) <= number < 2**64:
+                raise ValueError
+            return number
         if spec.type == "size":
             if isinstance(value, bool):
                 raise ValueError

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -192,8 +193,16 @@ class CgroupUnit(_Cgroup):
     unit: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_.@\\-]+\.(service|slice|scope)$")]
 
 
+def _inside_cgroup_root(path: str) -> str:
+    if any(part in (".", "..") for part in path.split("/")):
+        raise ValueError(f"cgroup path {path!r} must stay below /sys/fs/cgroup (no '.' or '..' parts)")
+    return path
+
+
 class CgroupPath(_Cgroup):
-    path: Annotated[str, Field(pattern=r"^/sys/fs/cgroup(/[A-Za-z0-9:_.@-]+)+$")]
+    path: Annotated[
+        str, Field(pattern=r"^/sys/fs/cgroup(/[A-Za-z0-9:_.@-]+)+$"), AfterValidator(_inside_cgroup_root)
+    ]
 
 
 Cgroup = Annotated[

@@ -10,9 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from memtune.errors import PolicyError
+from memtune.errors import PolicyError, raise_all
 from memtune.expr import ExpressionError, compile_expression, split_expression
 from memtune.knobs import SYSCTLS, UNIT_BYTES
+from memtune.plan import input_value
 from memtune.policy import (
     CgroupPath,
     CgroupUnit,
@@ -29,7 +30,7 @@ from memtune.policy import (
     When,
     pool_amount,
 )
-from memtune.sizes import is_size, parse_percent, parse_size
+from memtune.sizes import MAX_BYTES, is_size, parse_percent, parse_size
 from memtune.yaml_source import Marks, Path_, load_yaml
 
 
@@ -54,15 +55,24 @@ def policy_from_data(
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(exc, data, file, marks) from None
+        raise_all(_validation_errors(exc, data, file, marks))
+        raise  # unreachable: a ValidationError has at least one error
     policy._file = file
     policy._marks = marks
     _check_policy(policy)
     return policy
 
 
-def _validation_error(exc: ValidationError, data: Any, file: str, marks: Marks | None) -> PolicyError:
-    error = exc.errors(include_url=False)[0]
+def _validation_errors(exc: ValidationError, data: Any, file: str, marks: Marks | None) -> list[PolicyError]:
+    """One error per problem pydantic found (at most MAX_ERRORS), once per place."""
+    found: dict[str, PolicyError] = {}
+    for error in exc.errors(include_url=False)[:MAX_ERRORS]:
+        problem = _validation_error(error, data, file, marks)
+        found.setdefault(f"{problem.location}", problem)
+    return list(found.values())
+
+
+def _validation_error(error: Any, data: Any, file: str, marks: Marks | None) -> PolicyError:
     loc = tuple(error["loc"])
     path, mark = marks.locate(loc) if marks else (_data_path(data, loc), (None, None))
     where = _dotted(path)
@@ -126,17 +136,45 @@ def _dotted(path: Path_) -> str:
     return text
 
 
+# What an input's default may be written as, by the input's type (the inventory may be less exact).
+_DEFAULT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "int": int,
+    "size": (int, str),
+    "str": str,
+    "bool": bool,
+    "version": str,
+}
+
+
 def _check_policy(policy: Policy) -> None:
     if policy.extends and policy.layer != "workload":
         raise policy.error("only workload policies can extend other workload policies", ("extends",))
+    errors: list[PolicyError] = []
+    for name, spec in policy.inputs.items():
+        if spec.default is not None:
+            try:
+                if not isinstance(spec.default, _DEFAULT_TYPES[spec.type]) or (
+                    spec.type != "bool" and isinstance(spec.default, bool)
+                ):
+                    raise PolicyError(f"{name}: a default of type {spec.type} cannot be {spec.default!r}")
+                input_value(name, spec, spec.default)
+            except PolicyError as exc:
+                errors.append(policy.error(f"inputs.{exc.message}", ("inputs", name, "default")))
     seen: dict[str, int] = {}
     for index, rule in enumerate(policy.rules):
         if rule.name in seen:
-            raise policy.error(
-                f"duplicate rule name {rule.name!r} (also rules[{seen[rule.name]}])", ("rules", index, "name")
+            errors.append(
+                policy.error(
+                    f"duplicate rule name {rule.name!r} (also rules[{seen[rule.name]}])",
+                    ("rules", index, "name"),
+                )
             )
         seen[rule.name] = index
-        _check_rule(policy, rule, ("rules", index))
+        try:
+            _check_rule(policy, rule, ("rules", index))
+        except PolicyError as exc:
+            errors.append(exc)
+    raise_all(errors)
 
 
 def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
@@ -170,6 +208,13 @@ def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
 
     if rule.when:
         expression(rule.when.expr, ("when", "expr"), condition=True)
+        for key, bounds in (("ram", rule.when.ram), ("numa_nodes", rule.when.numa_nodes)):
+            low, high = (bounds.min, bounds.max) if bounds is not None else (None, None)
+            if low is not None and high is not None and low > high:
+                raise policy.error(
+                    f"rule {rule.name!r}: when.{key} can never match: min {low} is above max {high}",
+                    (*at, "when", key),
+                )
         for name in rule.when.inputs or ():
             if name not in policy.inputs:
                 raise policy.error(
@@ -185,6 +230,11 @@ def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
             _check_sysctl(policy, rule, key, value, (*at, "sysctl", key))
     for index, pool in enumerate(rule.hugepages):
         kind, amount = pool_amount(pool)
+        if isinstance(amount, int) and not 0 <= amount < 2**63:
+            raise policy.error(
+                f"rule {rule.name!r}: hugepage {kind} {amount} is not a count from 0 to 2^63-1",
+                (*at, "hugepages", index, kind),
+            )
         plain = not expression(amount, ("hugepages", index, kind)) and isinstance(amount, str)
         if plain and (kind != "total" or not is_size(str(amount))):
             raise policy.error(
@@ -195,7 +245,14 @@ def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
     for index, group in enumerate(rule.cgroups):
         for name, limit in group.limits().items():
             path = ("cgroups", index, name)
-            if expression(limit, path) or isinstance(limit, int):
+            if expression(limit, path):
+                continue
+            if isinstance(limit, int):
+                if not 0 <= limit <= MAX_BYTES:
+                    raise policy.error(
+                        f"rule {rule.name!r}: {name} {limit} is not a number of bytes from 0 to 2^64-1",
+                        (*at, *path),
+                    )
                 continue
             if limit != "infinity" and parse_percent(limit) is None and not is_size(limit):
                 raise policy.error(
@@ -229,11 +286,33 @@ def policy_files(path: Path) -> list[Path]:
     return [path]
 
 
+MAX_ERRORS = 50
+
+
 def load_policy_set(paths: Iterable[Path]) -> PolicySet:
-    """Load every policy file under ``paths`` (files or directories) and check them as one set."""
+    """Load every policy file under ``paths`` (files or directories) and check them as one set. Every
+    file's errors are reported together (PolicyErrors), up to MAX_ERRORS."""
     policies: list[Policy] = []
+    errors: list[PolicyError] = []
+    given: dict[Path, Path] = {}
     for path in paths:
         if not path.exists():
-            raise PolicyError("no such file or directory", str(path))
-        policies.extend(load_policy_file(file) for file in policy_files(path))
+            errors.append(PolicyError("no such file or directory", str(path)))
+            continue
+        files = policy_files(path)
+        if not files:
+            errors.append(PolicyError(f"no policies in {path} (no *.yml or *.yaml files)", str(path)))
+        for file in files:
+            real = file.resolve()
+            if real in given:
+                errors.append(PolicyError(f"given twice (also as {given[real]})", str(file)))
+                continue
+            given[real] = file
+            try:
+                policies.append(load_policy_file(file))
+            except PolicyError as exc:
+                errors.append(exc)
+        if len(errors) >= MAX_ERRORS:
+            break
+    raise_all(errors[:MAX_ERRORS])
     return PolicySet.of(policies)
