@@ -11,7 +11,11 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 
-from ansible_collections.memtune.fleet.plugins.action.tune import FACTS_MODULE, MEMTUNE_IMPORT_ERROR
+from ansible_collections.memtune.fleet.plugins.action.tune import (
+    FACTS_MODULE,
+    MEMTUNE_IMPORT_ERROR,
+    fail_on_bug,
+)
 from ansible_collections.memtune.fleet.plugins.action.tune import ActionModule as TuneAction
 from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine
 
@@ -36,6 +40,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 class ActionModule(TuneAction):
     """The tune action's probe and plan, then drift instead of apply."""
 
+    @fail_on_bug
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result: dict[str, Any] = super(TuneAction, self).run(tmp, task_vars)

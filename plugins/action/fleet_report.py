@@ -12,6 +12,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.memtune.fleet.plugins.action.tune import fail_on_bug
 from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine, use_shipped_engine
 
 use_shipped_engine()
@@ -66,6 +67,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
     TRANSFERS_FILES = False
     _requires_connection = False
 
+    @fail_on_bug
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)

@@ -7,12 +7,14 @@ A converged host costs one remote call; a host with differences costs two."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ansible import constants as C
 from ansible import context
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.memtune.fleet.plugins.module_utils._fingerprint import fingerprint
@@ -65,6 +67,30 @@ def rollback_choice(value: Any) -> str | None:
     raise AnsibleActionFail(f"rollback: {value!r} is not one of original, previous (true means original)")
 
 
+Run = Callable[[Any, "str | None", "dict[str, Any] | None"], "dict[str, Any]"]
+
+
+def fail_on_bug(run: Run) -> Run:
+    """An unexpected exception in an action's ``run`` fails the task with one message saying it is a bug
+    (the traceback goes with it, shown at -vvv) instead of Ansible's raw traceback; errors Ansible knows
+    (AnsibleActionFail and the like) pass through as they are."""
+
+    @functools.wraps(run)
+    def guarded(self: Any, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            return run(self, tmp, task_vars)
+        except AnsibleError:
+            raise
+        except Exception as exc:
+            detail = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise AnsibleActionFail(
+                f"memtune internal error (a bug in memtune, not a problem with your input): "
+                f"{type(exc).__name__}: {detail}; run with -vvv for the traceback and report it"
+            ) from exc
+
+    return guarded
+
+
 def conflicts(desired: DesiredState, facts: HostFacts) -> list[str]:
     """Managed sysctls that another writer, applied after memtune's file at boot, sets to something else."""
     found = []
@@ -101,6 +127,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
     TRANSFERS_FILES = False
     _requires_connection = True
 
+    @fail_on_bug
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)

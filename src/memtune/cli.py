@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from memtune import __version__, cli_audit, cli_report
-from memtune.cli_errors import GuardedGroup, run_guarded
+from memtune.cli_errors import GuardedGroup, OutputConsole, run_guarded
 from memtune.cli_options import (
     EXIT_INVALID,
     FactsOption,
@@ -124,7 +123,7 @@ def plan(
     for host, desired in plans.items():
         for knob, value, origin in rows(desired):
             table.add_row(Text(printable(host)), knob, Text(value), Text(origin))
-    console = Console(highlight=False, soft_wrap=False, width=200)
+    console = OutputConsole(highlight=False, soft_wrap=False, width=200)
     console.print(table)
     for host, desired in plans.items():
         for warning in desired.warnings:

@@ -16,6 +16,7 @@ import traceback
 from typing import Any, NoReturn
 
 import typer
+from rich.console import Console
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
@@ -87,6 +88,15 @@ class GuardedGroup(TyperGroup):
             raise
         except (Exception, KeyboardInterrupt) as exc:
             raise typer.Exit(exit_code_for(exc)) from None
+
+
+class OutputConsole(Console):
+    """A rich console whose broken pipe is an error like any other write's (rich itself exits 1, which
+    reads as drift)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def flush_stdout() -> None:

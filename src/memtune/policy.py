@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     PrivateAttr,
     StrictBool,
     StrictInt,
@@ -27,7 +28,7 @@ from pydantic import (
 )
 
 from memtune.errors import PolicyError
-from memtune.knobs import CGROUP_LIMITS, HUGEPAGE_SIZES_KB
+from memtune.knobs import CGROUP_LIMITS, HUGEPAGE_SIZES_KB, SYSCTLS
 from memtune.sizes import parse_size
 from memtune.yaml_source import Marks, Path_
 
@@ -215,12 +216,16 @@ Cgroup = Annotated[
 ]
 
 
+_KNOB_NAMES: list[JsonValue] = [*sorted(SYSCTLS)]
+
+
 class Rule(_Strict):
     name: Name
     source: StrictStr | None = Field(None, description="Where the values come from: URL, document, profile")
     when: When | None = None
     required: StrictBool = Field(False, description="Fail instead of skipping a knob this host lacks")
-    sysctl: dict[str, Value] = {}
+    # The knob names in the schema too, so an editor flags vm.swapiness as it is typed.
+    sysctl: dict[str, Value] = Field({}, json_schema_extra={"propertyNames": {"enum": _KNOB_NAMES}})
     thp: Thp | None = None
     hugepages: list[HugepagePool] = []
     cgroups: list[Cgroup] = []
