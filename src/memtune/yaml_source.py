@@ -12,9 +12,10 @@ Path_ = tuple[str | int, ...]
 # libyaml's parser when PyYAML has it (same nodes and marks, several times faster)
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Mark = tuple[int, int]
-# A policy or variables file is a few hundred values; these bounds stop documents built to exhaust the
-# controller (aliases that expand exponentially, an alias inside itself, thousands of nested lists).
-MAX_VALUES = 100_000
+# Bounds that stop documents built to exhaust the controller: aliases that expand exponentially ("billion
+# laughs": at most MAX_ALIASED values reached again through aliases), an alias inside itself, thousands
+# of nested lists. Values written out are bounded by the file's size.
+MAX_ALIASED = 10_000
 MAX_DEPTH = 64
 
 
@@ -79,18 +80,21 @@ class _Builder:
     def __init__(self, loader: yaml.SafeLoader, marks: Marks) -> None:
         self.loader = loader
         self.marks = marks
-        self.values = 0
+        self.aliased = 0  # values built again because an alias repeats them
+        self.inside_alias = 0  # how many repeated collections the current value is inside
+        self.seen: set[int] = set()  # collections built once already
         self.open: set[int] = set()  # the collections being built: an alias to one of them is a cycle
 
     def refuse(self, message: str, node: yaml.Node) -> PolicyError:
         return PolicyError(message, self.marks.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
-        self.values += 1
-        if self.values > MAX_VALUES:
-            raise self.refuse(
-                f"more than {MAX_VALUES} values once aliases are expanded (aliases of aliases?)", node
-            )
+        if self.inside_alias:
+            self.aliased += 1
+            if self.aliased > MAX_ALIASED:
+                raise self.refuse(
+                    f"aliases repeat more than {MAX_ALIASED} values (aliases of aliases of ...?)", node
+                )
         if len(path) > MAX_DEPTH:
             raise self.refuse(f"nested deeper than {MAX_DEPTH} levels", node)
         marks = self.marks
@@ -99,13 +103,17 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         if id(node) in self.open:
             raise self.refuse("an alias refers to a collection that contains it", node)
+        repeated = id(node) in self.seen
+        self.seen.add(id(node))
         self.open.add(id(node))
+        self.inside_alias += repeated
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
             return self.mapping(node, path)
         finally:
             self.open.discard(id(node))
+            self.inside_alias -= repeated
 
     def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         self.loader.flatten_mapping(node)
