@@ -27,8 +27,15 @@ _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 
 
 def is_size(text: str) -> bool:
+    """Whether ``text`` is a size with a unit that parse_size takes (within 64 bits, whole bytes)."""
     match = _SIZE.match(text)
-    return bool(match and match.group(2).lower() in _UNITS and match.group(2))
+    if not (match and match.group(2).lower() in _UNITS and match.group(2)):
+        return False
+    try:
+        parse_size(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_size(value: int | str) -> int:
