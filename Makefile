@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: run probe test test-unit test-integration lint sanity dist test-packaging test-packaging-matrix changelog bench venv apt chromium collection clean
+.PHONY: run probe test test-unit test-integration fuzz lint sanity dist test-packaging test-packaging-matrix changelog bench venv apt chromium collection clean
 
 # The main job: probe, plan and show the diff in check mode; `make run APPLY=1` applies it.
 run: venv
@@ -38,6 +38,13 @@ test-unit: venv
 
 test-integration: venv chromium
 	$(BIN)/pytest -m "not fleet" tests/integration
+
+# Property-based fuzzing of policies and facts as text (tests/fuzz): FUZZ_EXAMPLES cases per target (10000)
+# under a 4 GiB address-space limit, where running out of memory is a crash and fails; `make test` runs
+# the small default budget. Figures: bench/RESULTS.md.
+FUZZ_EXAMPLES ?= 10000
+fuzz: venv
+	ulimit -v 4194304 && MEMTUNE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider -s tests/fuzz
 
 lint: venv sanity lint-lab
 	$(BIN)/ruff check .
