@@ -41,13 +41,16 @@ def _spoil(directory: Path, case: str) -> tuple[str, str]:
     if case == "collision":
         (directory / "s1_small").write_text((directory / "small.json").read_text())  # a fact cache entry
         return "small", "s1_small and "
+    if case == "unreadable":  # a file even root cannot read: its first page is not mapped
+        (directory / "unreadable.json").symlink_to("/proc/self/mem")
+        return "unreadable", "unreadable.json: cannot read: Input/output error"
     if case == "not-json":
         (directory / "broken.json").write_text('{"schema_version": 1,')
         return "broken", "broken.json:1:22: not JSON"
     raise AssertionError(case)
 
 
-CASES = ["deep", "huge", "fifo", "device", "dangling", "collision", "not-json"]
+CASES = ["deep", "huge", "fifo", "device", "dangling", "unreadable", "collision", "not-json"]
 
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
