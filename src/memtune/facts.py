@@ -135,7 +135,7 @@ class SysctlSource(_Model):
 
 class TunedWrite(_Model):
     path: str
-    line: Annotated[int, Field(ge=1)]
+    line: Annotated[StrictInt, Field(ge=1)]
     knob: Literal["enabled", "defrag"]
     value: str
 
@@ -145,7 +145,7 @@ class Tuned(_Model):
     ``sysctl_sources``; ``thp`` are its transparent hugepage writes, which run after memtune's boot unit."""
 
     profiles: list[str]
-    reapply_sysctl: bool
+    reapply_sysctl: StrictBool
     thp: list[TunedWrite]
 
 
