@@ -8,11 +8,11 @@ BENCH_RUNS ?= $(if $(BENCH_QUICK),2,5)
 BENCH_HOSTS ?= $(if $(BENCH_QUICK),10,10$(comma)50)
 comma := ,
 
-.PHONY: bench-all bench-deps bench-probe bench-engine bench-fleet bench-tuned bench-html bench-lab
+.PHONY: bench-all bench-deps bench-probe bench-engine bench-fleet bench-tuned bench-html bench-lab bench-hostile
 
 # On this machine (about 25 minutes); bench-lab adds the QEMU fleet (started and stopped under the lab's
 # lock, about 8 minutes more).
-bench-all: bench-probe bench-engine bench-fleet bench-tuned bench-html
+bench-all: bench-probe bench-engine bench-fleet bench-tuned bench-html bench-hostile
 
 bench-deps: $(VENV)/.bench-installed
 $(VENV)/.bench-installed: pyproject.toml | venv
@@ -49,3 +49,8 @@ bench-lab: bench-deps lab-image
 	@mkdir -p $(BENCH_OUT)
 	$(LAB_LOCK) bash -c 'status=0; lab/up.sh && $(BIN)/python bench/fleet_bench.py --lab --rounds $(BENCH_ROUNDS) \
 	  --mitogen --output $(BENCH_OUT)/fleet-lab.txt || status=$$?; lab/down.sh; exit $$status'
+
+# How fast and small memtune's refusals of hostile input are (issue 14): a fresh process per case.
+bench-hostile: bench-deps
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; $(BIN)/python bench/hostile_bench.py $(if $(BENCH_QUICK),1,5) | tee $(BENCH_OUT)/hostile.txt
