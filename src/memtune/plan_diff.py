@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from memtune.desired import DesiredState, Provenance
 from memtune.errors import PolicyError
@@ -18,6 +19,7 @@ from memtune.facts import FactsError
 from memtune.hosts import load_host_facts
 from memtune.jobs import Files, Job
 from memtune.report import value_text
+from memtune.terminal import printable
 
 
 class PlanChange(BaseModel):
@@ -119,11 +121,17 @@ def render_diff(changes: list[PlanChange], errors: dict[str, str], hosts: int, o
     if changes:
         table = Table("host", "knob", "old", "new", "old from", "new from")
         for c in changes:
-            table.add_row(
-                c.host, c.knob, value_text(c.old), value_text(c.new), c.old_from or "-", c.new_from or "-"
+            cells = (
+                c.host,
+                c.knob,
+                value_text(c.old),
+                value_text(c.new),
+                c.old_from or "-",
+                c.new_from or "-",
             )
+            table.add_row(*(Text(printable(cell)) for cell in cells))
         console.print(table)
     for host, message in errors.items():
-        console.print(f"error: {host}: {message}", markup=False)
+        console.print(printable(f"error: {host}: {message}"), markup=False)
     console.print(summary, markup=False)
     return out.getvalue()

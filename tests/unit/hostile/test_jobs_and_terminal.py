@@ -47,6 +47,18 @@ def test_host_names_cannot_drive_the_terminal(
     assert "[blink]host" in shown  # markup in a name is text, not style
 
 
+def test_host_names_in_a_policy_diff_cannot_drive_the_terminal(
+    cli: Callable[..., Any], tmp_path: Path, captured: dict[str, Any]
+) -> None:
+    (tmp_path / "facts").mkdir()
+    (tmp_path / "facts" / f"{HOSTILE}.json").write_text(json.dumps(captured["numa2"]))
+    new = tmp_path / "new.yml"
+    new.write_text("layer: baseline\nname: b\nrules: [{name: r, sysctl: {vm.swappiness: 33}}]\n")
+    result = cli("diff", "--facts", tmp_path / "facts", "--policy-new", new)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "evil\\x1b[2J" in result.stdout
+
+
 def test_host_names_in_errors_cannot_drive_the_terminal(cli: Callable[..., Any], tmp_path: Path) -> None:
     (tmp_path / f"{HOSTILE}.json").write_text("not json")
     result = cli("audit", "--facts", tmp_path)
