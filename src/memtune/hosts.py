@@ -103,6 +103,8 @@ def _unusable(file: Path) -> FactsError:
     try:
         mode = file.stat().st_mode
     except FileNotFoundError:
+        if not os.path.islink(file):  # gone since it was listed
+            return FactsError(f"{file}: no such file or directory")
         return FactsError(f"{file}: a symbolic link to {os.readlink(file)!r}, which does not exist")
     except OSError as exc:
         return FactsError(f"{file}: cannot read: {exc.strerror}")
