@@ -4,7 +4,8 @@ need no host facts (knobs, literal ranges, expressions, inputs, rule names)."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -206,29 +207,31 @@ def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
             )
         return True
 
-    if rule.when:
-        expression(rule.when.expr, ("when", "expr"), condition=True)
-        for key, bounds in (("ram", rule.when.ram), ("numa_nodes", rule.when.numa_nodes)):
+    def when(when: When) -> None:
+        expression(when.expr, ("when", "expr"), condition=True)
+        for key, bounds in (("ram", when.ram), ("numa_nodes", when.numa_nodes)):
             low, high = (bounds.min, bounds.max) if bounds is not None else (None, None)
             if low is not None and high is not None and low > high:
                 raise policy.error(
                     f"rule {rule.name!r}: when.{key} can never match: min {low} is above max {high}",
                     (*at, "when", key),
                 )
-        for name in rule.when.inputs or ():
+        for name in when.inputs or ():
             if name not in policy.inputs:
                 raise policy.error(
                     f"rule {rule.name!r}: input {name!r} is not declared under 'inputs:'",
                     (*at, "when", "inputs"),
                 )
-    for key, value in rule.sysctl.items():
+
+    def sysctl(key: str, value: Any) -> None:
         if key not in SYSCTLS:
             raise policy.error(
                 f"rule {rule.name!r}: unknown knob {key!r}{_suggest(key, SYSCTLS)}", (*at, "sysctl", key)
             )
         if not expression(value, ("sysctl", key)):
             _check_sysctl(policy, rule, key, value, (*at, "sysctl", key))
-    for index, pool in enumerate(rule.hugepages):
+
+    def hugepages(index: int, pool: PoolCount | PoolTotal | PoolFraction) -> None:
         kind, amount = pool_amount(pool)
         if isinstance(amount, int) and not 0 <= amount < 2**63:
             raise policy.error(
@@ -242,24 +245,46 @@ def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
                 f"{'size' if kind == 'total' else 'number'} or an expression",
                 (*at, "hugepages", index, kind),
             )
-    for index, group in enumerate(rule.cgroups):
-        for name, limit in group.limits().items():
-            path = ("cgroups", index, name)
-            if expression(limit, path):
-                continue
-            if isinstance(limit, int):
-                if not 0 <= limit <= MAX_BYTES:
-                    raise policy.error(
-                        f"rule {rule.name!r}: {name} {limit} is not a number of bytes from 0 to 2^64-1",
-                        (*at, *path),
-                    )
-                continue
-            if limit != "infinity" and parse_percent(limit) is None and not is_size(limit):
+
+    def cgroup_limit(index: int, name: str, limit: int | str) -> None:
+        path = ("cgroups", index, name)
+        if expression(limit, path):
+            return
+        if isinstance(limit, int):
+            if not 0 <= limit <= MAX_BYTES:
                 raise policy.error(
-                    f"rule {rule.name!r}: {name} {limit!r} is not a size, a percentage of "
-                    "RAM, 'infinity' or an expression",
+                    f"rule {rule.name!r}: {name} {limit} is not a number of bytes from 0 to 2^64-1",
                     (*at, *path),
                 )
+            return
+        if limit != "infinity" and parse_percent(limit) is None and not is_size(limit):
+            raise policy.error(
+                f"rule {rule.name!r}: {name} {limit!r} is not a size, a percentage of "
+                "RAM, 'infinity' or an expression",
+                (*at, *path),
+            )
+
+    # Every problem of the rule, one per condition, knob, pool and limit (validate reports them all).
+    checks: list[Callable[[], None]] = [partial(when, rule.when)] if rule.when else []
+    checks += [partial(sysctl, key, value) for key, value in rule.sysctl.items()]
+    checks += [partial(hugepages, index, pool) for index, pool in enumerate(rule.hugepages)]
+    checks += [
+        partial(cgroup_limit, index, name, limit)
+        for index, group in enumerate(rule.cgroups)
+        for name, limit in group.limits().items()
+    ]
+    _run_all(checks)
+
+
+def _run_all(checks: list[Callable[[], None]]) -> None:
+    """Run every check, then raise all the PolicyErrors they raised (PolicyErrors for several)."""
+    errors: list[PolicyError] = []
+    for check in checks:
+        try:
+            check()
+        except PolicyError as exc:
+            errors.append(exc)
+    raise_all(errors)
 
 
 def _check_sysctl(policy: Policy, rule: Rule, key: str, value: Any, path: Path_) -> None:

@@ -84,7 +84,7 @@ def test_validate_reports_every_error_of_the_run(
 ) -> None:
     first = policy_file(
         RULE
-        + "    sysctl: {vm.swapiness: 1}\n"
+        + "    sysctl: {vm.swapiness: 1, vm.swappiness: lots}\n"
         + "  - name: s\n    cgroups: [{unit: x.service, MemoryMax: -1}]\n"
         + "  - name: r\n    sysctl: {vm.swappiness: 1}\n"
     )
@@ -96,6 +96,7 @@ def test_validate_reports_every_error_of_the_run(
     lines = result.stderr.splitlines()
     expected = [
         "policy0.yml:5:14: rule 'r': unknown knob 'vm.swapiness' (did you mean 'vm.swappiness'?)",
+        "policy0.yml:5:31: rule 'r': vm.swappiness must be an integer or an expression, not 'lots'",
         "policy0.yml:7:33: rule 's': MemoryMax -1 is not a number of bytes",
         "policy0.yml:8:5: duplicate rule name 'r' (also rules[0])",
         "policy1.yml:3:1: unknown key 'bogus'",
