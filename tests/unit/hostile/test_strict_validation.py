@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from memtune.facts import SCHEMA_VERSION
+
 RULE = "layer: baseline\nname: b\nrules:\n  - name: r\n"
 INPUT = "layer: baseline\nname: b\ninputs:\n  {}\n"
 # (policy text, what the error says, the key the error points at: its first occurrence gives line:column)
@@ -142,8 +144,8 @@ FACTS = [
     ("vmstat.nr_free_pages", "12", "vmstat.nr_free_pages: Input should be a valid integer"),
     ("sysctl.vm.swappiness", True, "sysctl.vm.swappiness"),
     ("schema_version", True, "facts schema_version True"),
-    ("schema_version", "1", "facts schema_version '1'"),
-    ("schema_version", 1.0, "schema_version must be an integer"),
+    ("schema_version", str(SCHEMA_VERSION), f"facts schema_version '{SCHEMA_VERSION}'"),
+    ("schema_version", float(SCHEMA_VERSION), "schema_version must be an integer"),
 ]
 
 
