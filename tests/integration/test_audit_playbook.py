@@ -97,7 +97,9 @@ def test_the_report_goes_to_the_working_directory_and_is_changed_only_when_its_c
     """Issue 16: reports went into the collection's directory and fleet_report was always changed."""
     assert "changed=1" in _audit_unreachable_fleet(tmp_path)
     written = {path.name: path.stat().st_mtime_ns for path in tmp_path.glob("memtune-audit.*")}
-    assert sorted(written) == [f"memtune-audit.{suffix}" for suffix in ("json", "md", "prom", "txt", "xml")]
+    assert sorted(written) == [
+        f"memtune-audit.{suffix}" for suffix in ("html", "json", "md", "prom", "txt", "xml")
+    ]
     assert "changed=0" in _audit_unreachable_fleet(tmp_path)
     assert {path.name: path.stat().st_mtime_ns for path in tmp_path.glob("memtune-audit.*")} == written
     (tmp_path / "memtune-audit.json").unlink()
