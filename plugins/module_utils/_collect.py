@@ -34,6 +34,7 @@ MANAGED_SYSCTLS = (
     "kernel.numa_balancing", "vm.overcommit_memory", "vm.overcommit_ratio", "vm.overcommit_kbytes",
     "vm.max_map_count", "vm.zone_reclaim_mode", "vm.nr_hugepages", "vm.nr_overcommit_hugepages",
     "vm.dirty_background_bytes", "vm.dirty_background_ratio", "vm.dirty_bytes", "vm.dirty_ratio",
+    "vm.panic_on_oom",
 )
 VMSTAT_COUNTERS = (
     "pgmajfault", "compact_stall", "compact_fail", "compact_success", "numa_hit", "numa_miss",

@@ -51,7 +51,8 @@ options:
     default: [vm.swappiness, vm.min_free_kbytes, vm.watermark_scale_factor, vm.watermark_boost_factor,
               kernel.numa_balancing, vm.overcommit_memory, vm.overcommit_ratio, vm.overcommit_kbytes,
               vm.max_map_count, vm.zone_reclaim_mode, vm.nr_hugepages, vm.nr_overcommit_hugepages,
-              vm.dirty_background_bytes, vm.dirty_background_ratio, vm.dirty_bytes, vm.dirty_ratio]
+              vm.dirty_background_bytes, vm.dirty_background_ratio, vm.dirty_bytes, vm.dirty_ratio,
+              vm.panic_on_oom]
   workloads:
     description: Scan C(/proc/<pid>) for known workloads.
     type: bool

@@ -26,6 +26,9 @@ class Provenance(_Model):
     inputs: dict[str, Any] = {}
     overrides: list[Provenance] = []
     value: Any = None
+    # How the value came out of several workload policies or why it replaced theirs, e.g. "max of the
+    # workload policies' values" or "settles a conflict between workload policies".
+    merge: str | None = None
 
     def at(self) -> str:
         return f"{self.file}:{self.line}" if self.line is not None else self.file

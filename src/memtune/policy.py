@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from memtune.errors import PolicyError
-from memtune.knobs import CGROUP_LIMITS, HUGEPAGE_SIZES_KB
+from memtune.knobs import CGROUP_LIMITS, HUGEPAGE_SIZES_KB, Merge
 from memtune.sizes import parse_size
 from memtune.yaml_source import Marks, Path_
 
@@ -204,9 +204,32 @@ Cgroup = Annotated[
 ]
 
 
+SourceKind = Literal["vendor", "memtune"]
+# What ``merge:`` may name: sysctl keys, thp.enabled / thp.defrag, and hugepages (every pool of the rule).
+MergeKey = Annotated[str, Field(pattern=r"^((vm|kernel)(\.[a-z0-9_]+)+|thp\.(enabled|defrag)|hugepages)$")]
+
+
 class Rule(_Strict):
     name: Name
     source: StrictStr | None = Field(None, description="Where the values come from: URL, document, profile")
+    source_kind: SourceKind = Field(
+        "vendor",
+        description="vendor: the value is the cited source's own (the software's, the kernel's or a vendor "
+        "profile's); memtune: memtune's reasoning, written out in `rationale`",
+    )
+    rationale: StrictStr | None = Field(
+        None, description="Why memtune chose the value (source_kind: memtune)"
+    )
+    merge: dict[MergeKey, Merge] = Field(
+        {},
+        description="How this rule's values combine with another workload policy's: only a merge the knob "
+        "allows (memtune schema --knobs lists them)",
+    )
+    owner: Name | None = Field(
+        None,
+        description="A program that sets these knobs itself (e.g. kubelet): no other workload policy may "
+        "change them",
+    )
     when: When | None = None
     required: StrictBool = Field(False, description="Fail instead of skipping a knob this host lacks")
     sysctl: dict[str, Value] = {}
@@ -219,6 +242,12 @@ class Rule(_Strict):
     def _sets_something(self) -> Rule:
         if not (self.sysctl or self.thp or self.hugepages or self.cgroups or self.warn):
             raise ValueError(f"rule {self.name!r} sets nothing: give sysctl, thp, hugepages, cgroups or warn")
+        return self
+
+    @model_validator(mode="after")
+    def _explains_itself(self) -> Rule:
+        if self.source_kind == "memtune" and not self.rationale:
+            raise ValueError(f"rule {self.name!r}: source_kind memtune needs a rationale")
         return self
 
 
