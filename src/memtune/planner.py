@@ -253,7 +253,8 @@ class Planner:
                 )
                 return None
             new = new.model_copy(update={"merge": NOTES[merge]})
-        new = self.settling(ctx, key, twin, new)
+        changes = old is None or old_key != key or old.value != value
+        new = self.settling(ctx, key, twin, new, changes=changes)
         provenance = replacing(new, self.sysctl.get(key))
         if twin is not None:
             provenance = replacing(provenance, self.sysctl.pop(twin))
@@ -316,7 +317,9 @@ class Planner:
         self.conflicts.setdefault(old_key, []).append(conflict)
         return True
 
-    def settling(self, ctx: RuleContext, key: str, twin: str | None, new: Provenance) -> Provenance:
+    def settling(
+        self, ctx: RuleContext, key: str, twin: str | None, new: Provenance, *, changes: bool = True
+    ) -> Provenance:
         """A group or host value for a knob in conflict (or one its owner sets) says so in provenance."""
         if ctx.layer not in ("group", "host"):
             return new
@@ -332,7 +335,7 @@ class Planner:
                     f"{conflict.second_workload} ({format_value(conflict.second_value)}, {second.at()})"
                 )
             held = self.holders.get(name)
-            if held is not None and held[1] is not None:
+            if held is not None and held[1] is not None and changes:
                 notes.append(f"overrides on purpose a value the {held[1]} sets itself")
                 line, _ = ctx.policy.mark((*ctx.at, "name"))
                 self.warnings.append(
@@ -390,7 +393,8 @@ class Planner:
                 value=old.value, provenance=_kept(old.provenance, new, choice, NOTES[THP_MERGE])
             )
             return None
-        provenance = replacing(self.settling(ctx, name, None, new), old)
+        changes = old is None or old.value != choice
+        provenance = replacing(self.settling(ctx, name, None, new, changes=changes), old)
         self.thp[key] = ctx.planned(path, choice, provenance)
         self.hold(ctx, name)
         return None
