@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from memtune.errors import PolicyError
-from memtune.knobs import CGROUP_LIMITS, HUGEPAGE_SIZES_KB, Merge
+from memtune.knobs import CGROUP_LIMITS, HUGEPAGE_MERGES, HUGEPAGE_SIZES_KB, SYSCTLS, THP_MERGE, Merge
 from memtune.sizes import parse_size
 from memtune.yaml_source import Marks, Path_
 
@@ -293,10 +293,38 @@ class Policy(_Strict):
         return PolicyError(message, self._file, line, column)
 
 
+MERGE_TEXT = {
+    "max": "between workload policies the largest value wins (a minimum requirement)",
+    "min": "between workload policies the smallest value wins (a ceiling)",
+    "sum": "between workload policies the pools add up",
+    "agree": "a mode: workload policies that want different values are a conflict",
+}
+
+
 def policy_json_schema() -> dict[str, Any]:
+    """The policy format, with every knob of the catalog: its unit, kernel range and merge rule."""
     schema = Policy.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "memtune policy"
+    value = {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+    rule = schema["$defs"]["Rule"]["properties"]
+    rule["sysctl"]["properties"] = {
+        knob.name: {
+            **value,
+            "description": f"{knob.unit}, {knob.widest.low}..{knob.widest.high} (since "
+            f"{'.'.join(map(str, knob.since))}); {MERGE_TEXT[knob.merge]}. {knob.doc}",
+            "x-merge": knob.merge,
+        }
+        for knob in SYSCTLS.values()
+    }
+    rule["sysctl"]["additionalProperties"] = False
+    for key in ("enabled", "defrag"):
+        schema["$defs"]["Thp"]["properties"][key]["description"] = MERGE_TEXT[THP_MERGE]
+        schema["$defs"]["Thp"]["properties"][key]["x-merge"] = THP_MERGE
+    rule["hugepages"]["description"] = (
+        f"Hugepage pools; {MERGE_TEXT['sum']} (a rule may say merge: {{hugepages: max}})"
+    )
+    rule["hugepages"]["x-merge"] = list(HUGEPAGE_MERGES)
     return schema
 
 
