@@ -78,7 +78,10 @@ class Skipped(_Model):
 class DesiredState(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     sysctl: dict[str, Planned] = {}
-    thp: dict[Literal["enabled", "defrag"], Planned] = {}
+    thp: dict[
+        Literal["enabled", "defrag", "shmem_enabled", "khugepaged_defrag", "khugepaged_max_ptes_none"],
+        Planned,
+    ] = {}
     hugepages: list[HugepagePlan] = []
     kernel_cmdline: list[CmdlineArg] = []
     cgroups: list[UnitCgroup | PathCgroup] = []

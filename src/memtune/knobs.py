@@ -172,7 +172,24 @@ SYSCTLS: dict[str, Knob] = {
 }
 
 _THP_DOC = "https://docs.kernel.org/admin-guide/mm/transhuge.html"
-# Choice -> first kernel offering it (defer: 4.6, defer+madvise: 4.11).
+THP_DIR = "/sys/kernel/mm/transparent_hugepage"
+# The THP settings memtune manages -> their file below /sys/kernel/mm/transparent_hugepage (the host side's
+# copy is plugins/module_utils/_collect.py THP_FILES; tests/unit/test_contract.py keeps them equal).
+THP_FILES: dict[str, str] = {
+    "enabled": "enabled",
+    "defrag": "defrag",
+    "shmem_enabled": "shmem_enabled",
+    "khugepaged_defrag": "khugepaged/defrag",
+    "khugepaged_max_ptes_none": "khugepaged/max_ptes_none",
+}
+# Integer THP settings and their range: khugepaged/defrag is 0 or 1; max_ptes_none is 0..HPAGE_PMD_NR - 1,
+# 511 with 4 KiB pages (transhuge.rst "khugepaged will be automatically started..."; a kernel with larger
+# base pages has a larger bound, which the kernel itself enforces on write).
+THP_INTEGERS: dict[str, Span] = {
+    "khugepaged_defrag": Span((2, 6, 38), 0, 1),
+    "khugepaged_max_ptes_none": Span((2, 6, 38), 0, 511),
+}
+# Choice -> first kernel offering it (defer: 4.6, defer+madvise: 4.11; shmem_enabled: 4.8).
 THP_CHOICES: dict[str, dict[str, Version]] = {
     "enabled": {"always": (2, 6, 38), "madvise": (2, 6, 38), "never": (2, 6, 38)},
     "defrag": {
@@ -181,6 +198,9 @@ THP_CHOICES: dict[str, dict[str, Version]] = {
         "defer+madvise": (4, 11, 0),
         "madvise": (2, 6, 38),
         "never": (2, 6, 38),
+    },
+    "shmem_enabled": {
+        choice: (4, 8, 0) for choice in ("always", "within_size", "advise", "never", "deny", "force")
     },
 }
 # THP settings combine as modes: two workloads wanting different choices are a conflict.

@@ -9,7 +9,7 @@ from memtune.desired import DesiredState
 from memtune.errors import PolicyError
 from memtune.facts import HostFacts
 from memtune.hugepages import boot_arguments, check_node_memory
-from memtune.knobs import parse_version
+from memtune.knobs import THP_FILES, parse_version
 from memtune.merge import ConflictError
 from memtune.planner import Planner
 from memtune.policy import InputSpec, Policy, PolicySet
@@ -131,7 +131,7 @@ def plan(
     return DesiredState.model_construct(
         schema_version=1,
         sysctl=dict(sorted(planner.sysctl.items())),
-        thp={key: planner.thp[key] for key in ("enabled", "defrag") if key in planner.thp},
+        thp={key: planner.thp[key] for key in THP_FILES if key in planner.thp},  # type: ignore[misc]
         hugepages=sorted(planner.pools.values(), key=lambda pool: pool.size_kb),
         kernel_cmdline=cmdline,
         cgroups=[planner.cgroups[key] for key in sorted(planner.cgroups)],

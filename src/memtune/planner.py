@@ -18,6 +18,9 @@ from memtune.knobs import (
     CGROUP_V1_LIMITS,
     SYSCTLS,
     THP_CHOICES,
+    THP_DIR,
+    THP_FILES,
+    THP_INTEGERS,
     THP_MERGE,
     UNIT_BYTES,
     Merge,
@@ -192,10 +195,8 @@ class Planner:
         for key, raw in rule.sysctl.items():
             self.apply_sysctl(ctx, key, raw)
         if rule.thp is not None:
-            for key in ("enabled", "defrag"):
-                choice = getattr(rule.thp, key)
-                if choice is not None:
-                    self.apply_thp(ctx, key, choice)
+            for key, choice in rule.thp.settings().items():
+                self.apply_thp(ctx, key, choice)
         for index, pool in enumerate(rule.hugepages):
             self.apply_pool(ctx, index, pool)
         for index, group in enumerate(rule.cgroups):
@@ -356,19 +357,22 @@ class Planner:
             return int(self.facts.memory.mem_total_kb * 1024 * int(value) // 100)
         return int(value) * UNIT_BYTES.get(unit, 1)
 
-    def apply_thp(self, ctx: RuleContext, key: str, choice: str) -> None:
+    def apply_thp(self, ctx: RuleContext, key: str, choice: int | str) -> None:
         path = ("thp", key)
         thp = self.facts.thp
         self.saw_kernel()
         self.saw("thp is null", f"thp.{key}_choices")
         if thp is None:
             return self.lacking(ctx, f"thp.{key}", "this kernel has no transparent hugepages", path)
-        choices = thp.enabled_choices if key == "enabled" else thp.defrag_choices
         release = self.facts.kernel.release
-        if choices and choice not in choices:
+        if (key in THP_INTEGERS or key == "shmem_enabled") and getattr(thp, key) is None:
+            reason = f"kernel {release} has no {THP_DIR}/{THP_FILES[key]} (or the probe did not read it)"
+            return self.lacking(ctx, f"thp.{key}", reason, path)
+        choices: list[str] = getattr(thp, f"{key}_choices", [])
+        if key not in THP_INTEGERS and choices and choice not in choices:
             reason = f"kernel {release} offers THP {key} {'/'.join(choices)}, not {choice}"
             return self.lacking(ctx, f"thp.{key}", reason, path)
-        since = THP_CHOICES[key][choice]
+        since = THP_INTEGERS[key].since if key in THP_INTEGERS else THP_CHOICES[key][str(choice)]
         if not choices and self.version is not None and self.version < since:
             reason = f"THP {key} {choice} first appeared in {format_version(since)}; kernel is {release}"
             return self.lacking(ctx, f"thp.{key}", reason, path)

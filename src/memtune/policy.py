@@ -26,7 +26,15 @@ from pydantic import (
 )
 
 from memtune.errors import PolicyError
-from memtune.knobs import CGROUP_LIMITS, HUGEPAGE_MERGES, HUGEPAGE_SIZES_KB, SYSCTLS, THP_MERGE, Merge
+from memtune.knobs import (
+    CGROUP_LIMITS,
+    HUGEPAGE_MERGES,
+    HUGEPAGE_SIZES_KB,
+    SYSCTLS,
+    THP_FILES,
+    THP_MERGE,
+    Merge,
+)
 from memtune.sizes import parse_size
 from memtune.yaml_source import Marks, Path_
 
@@ -115,6 +123,18 @@ class When(_Strict):
 class Thp(_Strict):
     enabled: Literal["always", "madvise", "never"] | None = None
     defrag: Literal["always", "defer", "defer+madvise", "madvise", "never"] | None = None
+    shmem_enabled: Literal["always", "within_size", "advise", "never", "deny", "force"] | None = Field(
+        None, description="THP for tmpfs and shared memory (shmem_enabled, since 4.8)"
+    )
+    khugepaged_defrag: Annotated[StrictInt, Field(ge=0, le=1)] | None = Field(
+        None, description="khugepaged/defrag: 1 lets khugepaged compact memory to collapse pages"
+    )
+    khugepaged_max_ptes_none: Annotated[StrictInt, Field(ge=0, le=511)] | None = Field(
+        None, description="khugepaged/max_ptes_none: unmapped pages khugepaged may fill when collapsing"
+    )
+
+    def settings(self) -> dict[str, int | str]:
+        return {key: value for key in THP_FILES if (value := getattr(self, key)) is not None}
 
 
 class _Pool(_Strict):
@@ -206,7 +226,7 @@ Cgroup = Annotated[
 
 SourceKind = Literal["vendor", "memtune"]
 # What ``merge:`` may name: sysctl keys, thp.enabled / thp.defrag, and hugepages (every pool of the rule).
-MergeKey = Annotated[str, Field(pattern=r"^((vm|kernel)(\.[a-z0-9_]+)+|thp\.(enabled|defrag)|hugepages)$")]
+MergeKey = Annotated[str, Field(pattern=r"^((vm|kernel)(\.[a-z0-9_]+)+|thp\.[a-z_]+|hugepages)$")]
 
 
 class Rule(_Strict):
@@ -318,8 +338,9 @@ def policy_json_schema() -> dict[str, Any]:
         for knob in SYSCTLS.values()
     }
     rule["sysctl"]["additionalProperties"] = False
-    for key in ("enabled", "defrag"):
-        schema["$defs"]["Thp"]["properties"][key]["description"] = MERGE_TEXT[THP_MERGE]
+    for key in THP_FILES:
+        prop = schema["$defs"]["Thp"]["properties"][key]
+        prop["description"] = f"{prop.get('description', key)}; {MERGE_TEXT[THP_MERGE]}"
         schema["$defs"]["Thp"]["properties"][key]["x-merge"] = THP_MERGE
     rule["hugepages"]["description"] = (
         f"Hugepage pools; {MERGE_TEXT['sum']} (a rule may say merge: {{hugepages: max}})"

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from memtune.errors import PolicyError
 from memtune.expr import ExpressionError, compile_expression, split_expression
-from memtune.knobs import HUGEPAGE_MERGES, SYSCTLS, THP_MERGE, UNIT_BYTES, Merge
+from memtune.knobs import HUGEPAGE_MERGES, SYSCTLS, THP_FILES, THP_MERGE, UNIT_BYTES, Merge
 from memtune.policy import (
     CgroupPath,
     CgroupUnit,
@@ -145,14 +145,14 @@ def allowed_merges(key: str) -> tuple[Merge, ...]:
     """The merges the catalog allows for a ``merge:`` key (empty: not a knob)."""
     if key == "hugepages":
         return HUGEPAGE_MERGES
-    if key in ("thp.enabled", "thp.defrag"):
+    if key.startswith("thp.") and key[4:] in THP_FILES:
         return (THP_MERGE,)
     knob = SYSCTLS.get(key)
     return (knob.merge,) if knob else ()
 
 
 def _check_merge(policy: Policy, rule: Rule, at: Path_) -> None:
-    sets = {*rule.sysctl, *(f"thp.{key}" for key in ("enabled", "defrag") if getattr(rule.thp, key, None))}
+    sets = {*rule.sysctl, *(f"thp.{key}" for key in (rule.thp.settings() if rule.thp else {}))}
     sets |= {"hugepages"} if rule.hugepages else set()
     for key, merge in rule.merge.items():
         path = (*at, "merge", key)
@@ -179,9 +179,8 @@ def _check_mode_fights(policy: Policy) -> None:
             if SYSCTLS[key].merge == "agree"
         ]
         modes += [
-            (f"thp.{key}", getattr(rule.thp, key), ("thp", key))
-            for key in ("enabled", "defrag")
-            if rule.thp is not None and getattr(rule.thp, key) is not None
+            (f"thp.{key}", value, ("thp", key))
+            for key, value in (rule.thp.settings() if rule.thp else {}).items()
         ]
         for key, value, path in modes:
             literal = not (isinstance(value, str) and split_expression(value) is not None)

@@ -70,7 +70,7 @@ SOURCES: dict[tuple[str, str], Source] = {
     ),
     ("mongodb", "thp-on-from-8"): (
         "vendor",
-        {"thp.enabled": "always", "thp.defrag": "defer+madvise"},
+        {"thp.enabled": "always", "thp.defrag": "defer+madvise", "thp.khugepaged_max_ptes_none": 0},
         "tcmalloc-performance",
     ),
     ("mongodb", "overcommit-from-8"): ("vendor", {"vm.overcommit_memory": 1}, "tcmalloc-performance"),
@@ -179,9 +179,8 @@ def _written(rule: Any) -> dict[str, Any]:
             continue
         unit = SYSCTLS[key].unit
         found[key] = parse_size(value) // UNIT_BYTES[unit] if isinstance(value, str) else value
-    for key in ("enabled", "defrag"):
-        if rule.thp is not None and getattr(rule.thp, key) is not None:
-            found[f"thp.{key}"] = getattr(rule.thp, key)
+    for key, value in (rule.thp.settings() if rule.thp else {}).items():
+        found[f"thp.{key}"] = value
     return found
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from memtune.drift import Kind, drift
 from memtune.facts import HostFacts, parse_facts
 from memtune.merge import ConflictError
 from memtune.plan import plan
@@ -38,6 +39,7 @@ WANTS: dict[str, dict[str, Any]] = {
     "mongodb": {
         "thp.enabled": "always",
         "thp.defrag": "defer+madvise",
+        "thp.khugepaged_max_ptes_none": 0,
         "vm.overcommit_memory": 1,
         "vm.zone_reclaim_mode": 0,
         "vm.swappiness": 1,
@@ -88,6 +90,7 @@ MODES = {
     "kernel.numa_balancing",
     "thp.enabled",
     "thp.defrag",
+    "thp.khugepaged_max_ptes_none",
 }
 KUBELET = {"vm.overcommit_memory": 1, "vm.panic_on_oom": 0}
 
@@ -133,9 +136,17 @@ TRIPLES: list[tuple[str, ...]] = [
 ]
 
 
+# The captured tree lacks the files of the THP settings added with issue 17; a real kernel has them.
+THP_FILES = {
+    "/sys/kernel/mm/transparent_hugepage/shmem_enabled": "always within_size advise [never] deny force\n",
+    "/sys/kernel/mm/transparent_hugepage/khugepaged/defrag": "1\n",
+    "/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none": "511\n",
+}
+
+
 @pytest.fixture(scope="module")
 def facts() -> HostFacts:
-    return parse_facts(collect_with(HOST), HOST)
+    return parse_facts(collect_with(HOST, files=THP_FILES), HOST)
 
 
 def _outcome(
@@ -200,3 +211,14 @@ def test_kubelet_owns_overcommit_against_postgresql(facts: HostFacts, bundled: P
 def test_redis_with_postgresql_is_an_overcommit_conflict(facts: HostFacts, bundled: PolicySet) -> None:
     with pytest.raises(ConflictError, match=r"conflict on vm\.overcommit_memory: .*postgresql.yml:\d+"):
         plan(facts, bundled, workloads=["postgresql", "redis"], inputs=INPUTS)
+
+
+def test_mongodb_8_khugepaged_setting_is_planned_and_audited(facts: HostFacts, bundled: PolicySet) -> None:
+    desired = plan(facts, bundled, workloads=["mongodb"], inputs=INPUTS)
+    assert desired.thp["khugepaged_max_ptes_none"].value == 0
+    check = {c.knob: c for c in drift(desired, facts, HOST).checks}["thp.khugepaged_max_ptes_none"]
+    assert check.runtime == 511 and {f.kind for f in check.findings} == {Kind.runtime_drift, Kind.boot_drift}
+    # on a kernel without the file (the captured tree as it is) the knob is skipped with the reason
+    bare = plan(parse_facts(collect_with(HOST), HOST), bundled, workloads=["mongodb"], inputs=INPUTS)
+    assert "khugepaged_max_ptes_none" not in bare.thp
+    assert [s.knob for s in bare.skipped] == ["thp.khugepaged_max_ptes_none"]
