@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memtune import __version__, cli_audit, cli_report
+from memtune import __version__, cli_audit, cli_policy_cases, cli_report
 from memtune.cli_options import (
     FactsOption,
     JobsOption,
@@ -168,6 +168,7 @@ def schema(
     typer.echo(json.dumps(chosen, indent=2))
 
 
+app.command(name="test")(cli_policy_cases.test)
 app.command()(cli_audit.audit)
 app.command()(cli_audit.diff)
 app.add_typer(cli_audit.baseline_app, name="baseline")
