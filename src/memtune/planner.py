@@ -353,6 +353,7 @@ class Planner:
     def _magnitude(self, key: str, value: Any) -> int:
         unit = SYSCTLS[key].unit
         if unit == "percent" and SYSCTLS[key].exclusive_with:
+            self.saw("memory.mem_total_kb")
             # A ratio is a share of the memory the kernel counts (at most MemTotal) against its twin in bytes.
             return int(self.facts.memory.mem_total_kb * 1024 * int(value) // 100)
         return int(value) * UNIT_BYTES.get(unit, 1)
@@ -361,7 +362,10 @@ class Planner:
         path = ("thp", key)
         thp = self.facts.thp
         self.saw_kernel()
-        self.saw("thp is null", f"thp.{key}_choices")
+        self.saw("thp is null")
+        self.saw(f"thp.{key} is null" if key in THP_INTEGERS else f"thp.{key}_choices")
+        if key == "shmem_enabled":
+            self.saw("thp.shmem_enabled is null")
         if thp is None:
             return self.lacking(ctx, f"thp.{key}", "this kernel has no transparent hugepages", path)
         release = self.facts.kernel.release
