@@ -222,3 +222,44 @@ def test_mongodb_8_khugepaged_setting_is_planned_and_audited(facts: HostFacts, b
     bare = plan(parse_facts(collect_with(HOST), HOST), bundled, workloads=["mongodb"], inputs=INPUTS)
     assert "khugepaged_max_ptes_none" not in bare.thp
     assert [s.knob for s in bare.skipped] == ["thp.khugepaged_max_ptes_none"]
+
+
+def test_pools_add_up_or_take_the_larger_with_merge_max(
+    write_policy: Any, hosts: dict[str, HostFacts]
+) -> None:
+    def pool(name: str, count: int, merge: str = "") -> Any:
+        extra = f"\n    merge: {{hugepages: {merge}}}" if merge else ""
+        return write_policy(
+            f"layer: workload\nname: {name}\nrules:\n  - name: pool\n    source: test\n"
+            f"    hugepages: [{{size: 2MiB, count: {count}, nodes: [0]}}]{extra}\n",
+            f"{name}.yml",
+        )
+
+    facts = hosts["numa2"]
+    summed = plan(facts, PolicySet.of([pool("a", 100), pool("b", 60)]), workloads=["a", "b"])
+    assert summed.hugepages[0].per_node == {"0": 160, "1": 0}
+    assert summed.hugepages[0].provenance.merge == "the workload policies' pools added up"
+    larger = plan(facts, PolicySet.of([pool("a", 100), pool("b", 60, "max")]), workloads=["a", "b"])
+    assert larger.hugepages[0].per_node == {"0": 100, "1": 0}
+
+
+def test_a_group_layer_settles_a_mode_conflict(write_policy: Any, hosts: dict[str, HostFacts]) -> None:
+    def policy(layer: str, name: str, mode: int) -> Any:
+        return write_policy(
+            f"layer: {layer}\nname: {name}\nrules:\n  - name: r\n"
+            f"    sysctl: {{vm.zone_reclaim_mode: {mode}}}\n",
+            f"{name}.yml",
+        )
+
+    policies = PolicySet.of(
+        [policy("workload", "a", 1), policy("workload", "b", 0), policy("group", "hpc", 1)]
+    )
+    with pytest.raises(ConflictError, match=r"conflict on vm\.zone_reclaim_mode: .*a\.yml:5 .*b\.yml:5"):
+        plan(hosts["numa2"], policies, workloads=["a", "b"])
+    settled = plan(hosts["numa2"], policies, workloads=["a", "b"], groups=["hpc"])
+    planned = settled.sysctl["vm.zone_reclaim_mode"]
+    assert planned.value == 1 and planned.provenance.layer == "group"
+    assert (
+        planned.provenance.merge is not None
+        and "settles the conflict between a (1, " in planned.provenance.merge
+    )
