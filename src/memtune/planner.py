@@ -338,7 +338,7 @@ class Planner:
             held = self.holders.get(name)
             if held is not None and held[1] is not None and changes:
                 notes.append(f"overrides on purpose a value the {held[1]} sets itself")
-                line, _ = ctx.policy.mark((*ctx.at, "name"))
+                line, _column = ctx.policy.mark((*ctx.at, "name"))
                 self.warnings.append(
                     f"{ctx.policy.file}:{line} rule {ctx.rule.name!r}: {key} is set by the {held[1]} "
                     f"itself; the {ctx.layer} layer overrides it on purpose"

@@ -186,7 +186,7 @@ def _check_mode_fights(policy: Policy) -> None:
             literal = not (isinstance(value, str) and split_expression(value) is not None)
             earlier = first.get(key)
             if earlier is not None and rule.when is None and literal and earlier[2] != value:
-                line, _ = policy.mark(("rules", earlier[0], "name"))
+                line, _column = policy.mark(("rules", earlier[0], "name"))
                 raise policy.error(
                     f"rule {rule.name!r}: {key} = {value} contradicts rule {earlier[1].name!r} "
                     f"(line {line}: {earlier[2]}), and this rule has no `when`: {key} is a mode, one "
