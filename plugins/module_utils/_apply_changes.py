@@ -10,7 +10,12 @@ import os
 from ansible_collections.memtune.fleet.plugins.module_utils import _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._apply_runtime import apply_pool, write_value
 from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import raw_write, read_raw
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import THP_DIR, sysctl_path
+from ansible_collections.memtune.fleet.plugins.module_utils._collect import (
+    THP_CHOICE_KNOBS,
+    THP_DIR,
+    THP_FILES,
+    sysctl_path,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._procfs import parse_bracketed, sysctl_value
 
 RUNTIME_KINDS = ("sysctl", "thp", "hugepages", "cgroup")
@@ -61,10 +66,12 @@ def sysctl_change(ctx, key, before, after):
 
 
 def thp_change(ctx, knob, before, after):
-    path = "%s/%s" % (THP_DIR, knob)
+    path = "%s/%s" % (THP_DIR, THP_FILES[knob])
 
     def act():
         write_value(ctx.tree, path, after)
+        if knob not in THP_CHOICE_KNOBS:
+            return {"read_back": ctx.tree.read_int(path, optional=True)}
         return {"read_back": parse_bracketed(ctx.tree.read(path) or "")[0]}
 
     return Change("thp", knob, before, after, act)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import posixpath
 import re
 
+from ansible_collections.memtune.fleet.plugins.module_utils._collect import THP_CHOICE_KNOBS, THP_FILES
+
 SCHEMA_VERSION = 1
 SYSCTL_KEY = re.compile(r"^(vm|kernel)(\.[a-z0-9_]+)+$")
-THP_KNOBS = ("enabled", "defrag")
+THP_KNOBS = tuple(THP_FILES)
 THP_VALUE = re.compile(r"^[a-z+]+$")
 UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\@-]+\.(service|slice|scope)$")
 CGROUP_ROOT = "/sys/fs/cgroup/"
@@ -76,10 +78,12 @@ def _thp(section):
         _require(
             knob in THP_KNOBS, "thp: unknown knob %r (expected one of %s)" % (knob, ", ".join(THP_KNOBS))
         )
+        _require(isinstance(entry, dict), "thp.%s: expected {value: ...}" % knob)
+        if knob not in THP_CHOICE_KNOBS:
+            checked[knob] = _int(entry.get("value"), "thp.%s" % knob)
+            continue
         _require(
-            isinstance(entry, dict)
-            and isinstance(entry.get("value"), str)
-            and bool(THP_VALUE.match(entry["value"])),
+            isinstance(entry.get("value"), str) and bool(THP_VALUE.match(entry["value"])),
             "thp.%s: expected {value: <word>}" % knob,
         )
         checked[knob] = entry["value"]

@@ -27,7 +27,13 @@ from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import (
     read_raw,
     render_dropin,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import THP_DIR, read_sysctls, thp_facts
+from ansible_collections.memtune.fleet.plugins.module_utils._collect import (
+    THP_CHOICE_KNOBS,
+    THP_DIR,
+    THP_FILES,
+    read_sysctls,
+    thp_facts,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._procfs import sysctl_value
 from ansible_collections.memtune.fleet.plugins.module_utils._sysctl_files import sysctl_sources
 
@@ -86,14 +92,18 @@ def _plan_thp(ctx, plan, want, snapshot):
         if thp is None:
             plan.skipped.append({"kind": "thp", "name": knob, "reason": "this kernel has no %s" % THP_DIR})
             continue
-        choices = thp[knob + "_choices"]
-        if want[knob] not in choices:
+        path = "%s/%s" % (THP_DIR, THP_FILES[knob])
+        if thp[knob] is None:
+            plan.skipped.append({"kind": "thp", "name": knob, "reason": "this kernel has no %s" % path})
+            continue
+        choices = thp[knob + "_choices"] if knob in THP_CHOICE_KNOBS else None
+        if choices is not None and want[knob] not in choices:
             raise PlanError(
                 "thp.%s: %r is not one of this kernel's choices (%s)" % (knob, want[knob], ", ".join(choices))
             )
         _persist.remember(snapshot["runtime"], "thp", knob, thp[knob])
         plan.compare(thp_change(ctx, knob, thp[knob], want[knob]))
-        writes.append(("%s/%s" % (THP_DIR, knob), want[knob]))
+        writes.append((path, want[knob]))
     return writes
 
 

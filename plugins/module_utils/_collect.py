@@ -34,6 +34,7 @@ MANAGED_SYSCTLS = (
     "kernel.numa_balancing", "vm.overcommit_memory", "vm.overcommit_ratio", "vm.overcommit_kbytes",
     "vm.max_map_count", "vm.zone_reclaim_mode", "vm.nr_hugepages", "vm.nr_overcommit_hugepages",
     "vm.dirty_background_bytes", "vm.dirty_background_ratio", "vm.dirty_bytes", "vm.dirty_ratio",
+    "vm.panic_on_oom",
 )
 VMSTAT_COUNTERS = (
     "pgmajfault", "compact_stall", "compact_fail", "compact_success", "numa_hit", "numa_miss",
@@ -45,6 +46,11 @@ THP_DIR = "/sys/kernel/mm/transparent_hugepage"
 # Every knob memtune manages holds one integer; another value in its file is damage, not a value.
 INTEGER_SYSCTLS = frozenset(MANAGED_SYSCTLS)
 MAX_SYSCTL_TEXT = 4096  # PAGE_SIZE: the most a /proc/sys file writes for one value
+# The THP settings memtune manages (the keys of the facts' thp section) -> their file below THP_DIR. The
+# controller's copy is src/memtune/knobs.py THP_FILES (tests/unit/test_contract.py keeps them equal).
+THP_FILES = {"enabled": "enabled", "defrag": "defrag", "shmem_enabled": "shmem_enabled",
+             "khugepaged_defrag": "khugepaged/defrag", "khugepaged_max_ptes_none": "khugepaged/max_ptes_none"}
+THP_CHOICE_KNOBS = ("enabled", "defrag", "shmem_enabled")  # "a [b] c" files; the others hold an integer
 
 
 class ProbeError(Exception):
@@ -132,8 +138,12 @@ def thp_facts(tree):
         return None
     enabled, enabled_choices = parse_bracketed(enabled_text)
     defrag, defrag_choices = parse_bracketed(tree.read(THP_DIR + "/defrag", optional=True) or "")
+    shmem, shmem_choices = parse_bracketed(tree.read(THP_DIR + "/shmem_enabled", optional=True) or "")
     return {"enabled": enabled, "enabled_choices": enabled_choices,
-            "defrag": defrag, "defrag_choices": defrag_choices}
+            "defrag": defrag, "defrag_choices": defrag_choices,
+            "shmem_enabled": shmem, "shmem_enabled_choices": shmem_choices,
+            "khugepaged_defrag": tree.read_int(THP_DIR + "/khugepaged/defrag", optional=True),
+            "khugepaged_max_ptes_none": tree.read_int(THP_DIR + "/khugepaged/max_ptes_none", optional=True)}
 
 
 def vmstat_facts(text):

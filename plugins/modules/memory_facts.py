@@ -51,7 +51,8 @@ options:
     default: [vm.swappiness, vm.min_free_kbytes, vm.watermark_scale_factor, vm.watermark_boost_factor,
               kernel.numa_balancing, vm.overcommit_memory, vm.overcommit_ratio, vm.overcommit_kbytes,
               vm.max_map_count, vm.zone_reclaim_mode, vm.nr_hugepages, vm.nr_overcommit_hugepages,
-              vm.dirty_background_bytes, vm.dirty_background_ratio, vm.dirty_bytes, vm.dirty_ratio]
+              vm.dirty_background_bytes, vm.dirty_background_ratio, vm.dirty_bytes, vm.dirty_ratio,
+              vm.panic_on_oom]
   workloads:
     description: Scan C(/proc/<pid>) for known workloads.
     type: bool
@@ -138,10 +139,15 @@ ansible_facts:
           sample: {default_size_kb: 2048, sizes_kb: [2048, 1048576],
                    pools: {"2048": {nr: 0, free: 0, surplus: 0, resv: 0, overcommit: 0}}}
         thp:
-          description: Transparent hugepages' C(enabled) and C(defrag) choices and the choices offered; null without THP.
+          description:
+            - Transparent hugepages' C(enabled), C(defrag) and C(shmem_enabled) choices and the choices offered, and
+              khugepaged's C(defrag) and C(max_ptes_none) as C(khugepaged_defrag) and C(khugepaged_max_ptes_none).
+            - null without THP; a setting whose file this kernel lacks is null (its choices empty).
           type: dict
           sample: {enabled: madvise, enabled_choices: [always, madvise, never], defrag: madvise,
-                   defrag_choices: [always, defer, defer+madvise, madvise, never]}
+                   defrag_choices: [always, defer, defer+madvise, madvise, never], shmem_enabled: never,
+                   shmem_enabled_choices: [always, within_size, advise, never, deny, force],
+                   khugepaged_defrag: 1, khugepaged_max_ptes_none: 511}
         sysctl:
           description: >-
             Current value of each requested key; null when this kernel does not have it, or, with a

@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from memtune import __version__, cli_audit, cli_report
+from memtune import __version__, cli_audit, cli_policy_cases, cli_report
 from memtune.cli_errors import GuardedGroup, OutputConsole, run_guarded
 from memtune.cli_options import (
     EXIT_INVALID,
@@ -186,6 +186,7 @@ def schema(
     typer.echo(json.dumps(chosen, indent=2))
 
 
+app.command(name="test")(cli_policy_cases.test)
 app.command()(cli_audit.audit)
 app.command()(cli_audit.diff)
 app.add_typer(cli_audit.baseline_app, name="baseline")

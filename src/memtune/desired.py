@@ -26,6 +26,9 @@ class Provenance(_Model):
     inputs: dict[str, Any] = {}
     overrides: list[Provenance] = []
     value: Any = None
+    # How the value came out of several workload policies or why it replaced theirs, e.g. "max of the
+    # workload policies' values" or "settles a conflict between workload policies".
+    merge: str | None = None
 
     def at(self) -> str:
         return f"{self.file}:{self.line}" if self.line is not None else self.file
@@ -75,7 +78,10 @@ class Skipped(_Model):
 class DesiredState(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     sysctl: dict[str, Planned] = {}
-    thp: dict[Literal["enabled", "defrag"], Planned] = {}
+    thp: dict[
+        Literal["enabled", "defrag", "shmem_enabled", "khugepaged_defrag", "khugepaged_max_ptes_none"],
+        Planned,
+    ] = {}
     hugepages: list[HugepagePlan] = []
     kernel_cmdline: list[CmdlineArg] = []
     cgroups: list[UnitCgroup | PathCgroup] = []

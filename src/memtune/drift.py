@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from memtune.desired import DesiredState, HugepagePlan, Provenance, UnitCgroup
 from memtune.facts import HostFacts, ManagedCgroup, SysctlEntry
+from memtune.knobs import THP_FILES, THP_INTEGERS
 
 MEMTUNE_SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"
 BOOT_UNIT = "memtune-boot.service"
@@ -216,7 +217,7 @@ def thp_at_boot(facts: HostFacts, name: str) -> tuple[str | None, str | None]:
     memtune's boot unit, else the running kernel's command line for ``enabled``."""
     if (tuned := tuned_thp(facts, name)) is not None:
         return tuned
-    boot, source = _boot_write(facts, f"{THP_DIR}/{name}")
+    boot, source = _boot_write(facts, f"{THP_DIR}/{THP_FILES.get(name, name)}")
     if boot is None and name == "enabled":
         for arg in (facts.kernel.cmdline or "").split():
             if arg.startswith("transparent_hugepage="):
@@ -242,7 +243,13 @@ def _thp(name: str, wanted: int | str, provenance: Provenance, facts: HostFacts)
             findings=_finding(Kind.unsupported, "this kernel has no transparent hugepages"),
         )
     current = getattr(facts.thp, name)
-    boot, source = thp_at_boot(facts, name)
+    boot_text, source = thp_at_boot(facts, name)
+    # The integer settings (khugepaged) are files of one number; the boot unit's writes are text.
+    boot: int | str | None = (
+        int(boot_text)
+        if name in THP_INTEGERS and boot_text is not None and boot_text.isdigit()
+        else boot_text
+    )
     findings: list[Finding] = []
     if current != wanted:
         findings += _finding(Kind.runtime_drift, f"{knob} is {current}, the plan says {wanted}")

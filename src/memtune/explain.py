@@ -35,6 +35,8 @@ def explain(desired: DesiredState, knob: str) -> str:
             lines.append(f"  inputs: {_inputs(provenance)}")
         if provenance.source:
             lines.append(f"  source: {provenance.source}")
+        if provenance.merge:
+            lines.append(f"  merge: {provenance.merge}")
         for old in reversed(provenance.overrides):
             lines.append(f"  overrides {format_value(old.value)} ← {origin(old)} ({old.layer})")
         return "\n".join(lines)

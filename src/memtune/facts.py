@@ -115,6 +115,11 @@ class Thp(_Model):
     enabled_choices: list[str]
     defrag: str | None
     defrag_choices: list[str]
+    # Absent from the facts of probes before issue 17, and None where the kernel lacks the file.
+    shmem_enabled: str | None = None
+    shmem_enabled_choices: list[str] = []
+    khugepaged_defrag: int | None = None
+    khugepaged_max_ptes_none: int | None = None
 
 
 class SysctlEntry(_Model):

@@ -9,7 +9,8 @@ from memtune.desired import DesiredState
 from memtune.errors import PolicyError
 from memtune.facts import HostFacts
 from memtune.hugepages import boot_arguments, check_node_memory
-from memtune.knobs import parse_version
+from memtune.knobs import THP_FILES, parse_version
+from memtune.merge import ConflictError
 from memtune.planner import Planner
 from memtune.policy import InputSpec, Policy, PolicySet
 from memtune.rules import rules_of
@@ -97,12 +98,12 @@ def plan(
             )
         chosen = list(dict.fromkeys(workloads))
     layers: list[tuple[str, Policy]] = [("baseline", policies.baseline)] if policies.baseline else []
+    origins: dict[int, str] = {}
     for name in chosen:
-        layers += [
-            ("workload", policy)
-            for policy in policies.workload_chain(name)
-            if not any(policy is seen for _layer, seen in layers)
-        ]
+        for policy in policies.workload_chain(name):
+            if not any(policy is seen for _layer, seen in layers):
+                layers.append(("workload", policy))
+                origins[id(policy)] = name
     layers += [("group", policies.groups[name]) for name in groups if name in policies.groups]
     layers += [("group", policy) for policy in inline if policy.layer == "group"]
     if host is not None and host in policies.hosts:
@@ -113,11 +114,15 @@ def plan(
     if workloads is None:
         planner.saw("workloads names")  # the detected workloads chose the workload layers
     planner.warnings += warnings + input_warnings
+    planner.origins = origins
     for layer, policy in layers:
         if policy.guards is not None:
             planner.guards = policy.guards
         for rule in rules_of(policy, layer):
             planner.apply(rule)
+    conflicts = [conflict for found in planner.conflicts.values() for conflict in found]
+    if conflicts:
+        raise ConflictError(conflicts)
     share = planner.guards.hugepages_min_node_free_percent
     planner.warnings += check_node_memory(planner.pools.values(), planner.memory_nodes, share)
     if any(pool.boot for pool in planner.pools.values()):
@@ -129,7 +134,7 @@ def plan(
     return DesiredState.model_construct(
         schema_version=1,
         sysctl=dict(sorted(planner.sysctl.items())),
-        thp={key: planner.thp[key] for key in ("enabled", "defrag") if key in planner.thp},
+        thp={key: planner.thp[key] for key in THP_FILES if key in planner.thp},  # type: ignore[misc]
         hugepages=sorted(planner.pools.values(), key=lambda pool: pool.size_kb),
         kernel_cmdline=cmdline,
         cgroups=[planner.cgroups[key] for key in sorted(planner.cgroups)],

@@ -8,7 +8,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from memtune.desired import HugepagePlan, Limit, PathCgroup, Planned, Skipped, UnitCgroup
+from memtune.desired import HugepagePlan, Limit, PathCgroup, Planned, Provenance, Skipped, UnitCgroup
+from memtune.explain import format_value
 from memtune.expr import INT_LIMIT, ExpressionError, Scope, compile_expression, split_expression
 from memtune.facts import HostFacts, Node
 from memtune.hugepages import spread
@@ -17,10 +18,16 @@ from memtune.knobs import (
     CGROUP_V1_LIMITS,
     SYSCTLS,
     THP_CHOICES,
+    THP_DIR,
+    THP_FILES,
+    THP_INTEGERS,
+    THP_MERGE,
     UNIT_BYTES,
+    Merge,
     format_version,
     parse_version,
 )
+from memtune.merge import NOTES, Conflict
 from memtune.policy import CgroupUnit, Guards, HugepagePool, When, pool_amount
 from memtune.rules import RuleContext, replacing
 from memtune.sizes import parse_percent, parse_size
@@ -44,6 +51,11 @@ class Planner:
         self.thp: dict[str, Planned] = {}
         self.pools: dict[int, HugepagePlan] = {}
         self.cgroups: dict[str, UnitCgroup | PathCgroup] = {}
+        # Workload policies that share a host: the workload each policy came in for (set by ``plan``),
+        # the workload (and owner, e.g. the kubelet) behind each value a workload policy set, conflicts.
+        self.origins: dict[int, str] = {}
+        self.holders: dict[str, tuple[str, str | None]] = {}
+        self.conflicts: dict[str, list[Conflict]] = {}
         self.version = facts.kernel.version
         self.memory_nodes = [node for node in facts.numa.nodes if node.has_memory] or list(facts.numa.nodes)
         # The facts this plan read, as _fingerprint paths: what memory_apply checks before it applies.
@@ -190,10 +202,8 @@ class Planner:
         for key, raw in rule.sysctl.items():
             self.apply_sysctl(ctx, key, raw)
         if rule.thp is not None:
-            for key in ("enabled", "defrag"):
-                choice = getattr(rule.thp, key)
-                if choice is not None:
-                    self.apply_thp(ctx, key, choice)
+            for key, choice in rule.thp.settings().items():
+                self.apply_thp(ctx, key, choice)
         for index, pool in enumerate(rule.hugepages):
             self.apply_pool(ctx, index, pool)
         for index, group in enumerate(rule.cgroups):
@@ -226,30 +236,182 @@ class Planner:
                     f"({int(limit)} kB): the host would be short of memory",
                     path,
                 )
-        provenance = replacing(ctx.provenance(path, expression, used), self.sysctl.get(key))
-        if knob.exclusive_with and knob.exclusive_with in self.sysctl:
-            provenance = replacing(provenance, self.sysctl.pop(knob.exclusive_with))
+        new = ctx.provenance(path, expression, used)
+        twin = knob.exclusive_with if knob.exclusive_with in self.sysctl else None
+        old_key = key if key in self.sysctl else twin
+        old = self.sysctl.get(old_key) if old_key else None
+        if old_key is not None and old is not None and self.shared(ctx, old_key, old.provenance):
+            merge = ctx.rule.merge.get(key, knob.merge)
+            same = old_key == key and old.value == value
+            if self.conflicting(
+                ctx,
+                key,
+                old_key=old_key,
+                old=old.provenance,
+                old_value=old.value,
+                new=new,
+                value=value,
+                merge=merge,
+                same=same,
+            ):
+                return None
+            if merge == "agree" or not self._wins(merge, (old_key, old.value), (key, value)):
+                self.sysctl[old_key] = Planned.model_construct(
+                    value=old.value, provenance=_kept(old.provenance, new, value, NOTES[merge])
+                )
+                return None
+            new = new.model_copy(update={"merge": NOTES[merge]})
+        changes = old is None or old_key != key or old.value != value
+        new = self.settling(ctx, key, twin, new, changes=changes)
+        provenance = replacing(new, self.sysctl.get(key))
+        if twin is not None:
+            provenance = replacing(provenance, self.sysctl.pop(twin))
+            self.holders.pop(twin, None)
         self.sysctl[key] = ctx.planned(path, value, provenance)
+        self.hold(ctx, key)
         return None
 
-    def apply_thp(self, ctx: RuleContext, key: str, choice: str) -> None:
+    # -- workload policies that share a host --------------------------------------------------------------
+    def origin(self, ctx: RuleContext) -> str:
+        return self.origins.get(id(ctx.policy), ctx.policy.name)
+
+    def shared(self, ctx: RuleContext, key: str, old: Provenance) -> bool:
+        """Whether a workload rule meets a value another workload's policy set (then values combine)."""
+        holder = self.holders.get(key)
+        return (
+            ctx.layer == "workload"
+            and old.layer == "workload"
+            and holder is not None
+            and holder[0] != self.origin(ctx)
+        )
+
+    def hold(self, ctx: RuleContext, key: str) -> None:
+        if ctx.layer == "workload":
+            self.holders[key] = (self.origin(ctx), ctx.rule.owner)
+        else:
+            self.holders.pop(key, None)
+
+    def conflicting(
+        self,
+        ctx: RuleContext,
+        knob: str,
+        *,
+        old_key: str,
+        old: Provenance,
+        old_value: Any,
+        new: Provenance,
+        value: Any,
+        merge: Merge,
+        same: bool,
+    ) -> bool:
+        """Record a conflict when the values cannot combine: a mode both ways, or a knob its owner sets."""
+        holder, held_owner = self.holders[old_key]
+        owner = held_owner or ctx.rule.owner
+        if same or (owner is None and merge != "agree"):
+            if ctx.rule.owner is not None:
+                self.holders[old_key] = (holder, ctx.rule.owner)
+            return False
+        conflict = Conflict(
+            knob=knob if old_key == knob else f"{old_key}/{knob}",
+            first=old,
+            first_workload=holder,
+            first_value=old_value if old_key == knob else f"{old_key} = {old_value}",
+            second=new,
+            second_workload=self.origin(ctx),
+            second_value=value,
+            owner=owner,
+            owned_by_first=held_owner is not None,
+        )
+        self.conflicts.setdefault(old_key, []).append(conflict)
+        return True
+
+    def settling(
+        self, ctx: RuleContext, key: str, twin: str | None, new: Provenance, *, changes: bool = True
+    ) -> Provenance:
+        """A group or host value for a knob in conflict (or one its owner sets) says so in provenance."""
+        if ctx.layer not in ("group", "host"):
+            return new
+        notes: list[str] = []
+        for name in (key, twin):
+            if name is None:
+                continue
+            for conflict in self.conflicts.pop(name, []):
+                first, second = conflict.first, conflict.second
+                notes.append(
+                    f"settles the conflict between {conflict.first_workload} "
+                    f"({format_value(conflict.first_value)}, {first.at()}) and "
+                    f"{conflict.second_workload} ({format_value(conflict.second_value)}, {second.at()})"
+                )
+            held = self.holders.get(name)
+            if held is not None and held[1] is not None and changes:
+                notes.append(f"overrides on purpose a value the {held[1]} sets itself")
+                line, _column = ctx.policy.mark((*ctx.at, "name"))
+                self.warnings.append(
+                    f"{ctx.policy.file}:{line} rule {ctx.rule.name!r}: {key} is set by the {held[1]} "
+                    f"itself; the {ctx.layer} layer overrides it on purpose"
+                )
+        return new.model_copy(update={"merge": "; ".join(notes)}) if notes else new
+
+    def _wins(self, merge: Merge, old: tuple[str, Any], new: tuple[str, Any]) -> bool:
+        """Whether the new value wins under ``merge`` (max or min), comparing twins in bytes."""
+        before, after = self._magnitude(*old), self._magnitude(*new)
+        return after > before if merge == "max" else after < before
+
+    def _magnitude(self, key: str, value: Any) -> int:
+        unit = SYSCTLS[key].unit
+        if unit == "percent" and SYSCTLS[key].exclusive_with:
+            self.saw("memory.mem_total_kb")
+            # A ratio is a share of the memory the kernel counts (at most MemTotal) against its twin in bytes.
+            return int(self.facts.memory.mem_total_kb * 1024 * int(value) // 100)
+        return int(value) * UNIT_BYTES.get(unit, 1)
+
+    def apply_thp(self, ctx: RuleContext, key: str, choice: int | str) -> None:
         path = ("thp", key)
         thp = self.facts.thp
         self.saw_kernel()
-        self.saw("thp is null", f"thp.{key}_choices")
+        self.saw("thp is null")
+        self.saw(f"thp.{key} is null" if key in THP_INTEGERS else f"thp.{key}_choices")
+        if key == "shmem_enabled":
+            self.saw("thp.shmem_enabled is null")
         if thp is None:
             return self.lacking(ctx, f"thp.{key}", "this kernel has no transparent hugepages", path)
-        choices = thp.enabled_choices if key == "enabled" else thp.defrag_choices
         release = self.facts.kernel.release
-        if choices and choice not in choices:
+        if (key in THP_INTEGERS or key == "shmem_enabled") and getattr(thp, key) is None:
+            reason = f"kernel {release} has no {THP_DIR}/{THP_FILES[key]} (or the probe did not read it)"
+            return self.lacking(ctx, f"thp.{key}", reason, path)
+        choices: list[str] = getattr(thp, f"{key}_choices", [])
+        if key not in THP_INTEGERS and choices and choice not in choices:
             reason = f"kernel {release} offers THP {key} {'/'.join(choices)}, not {choice}"
             return self.lacking(ctx, f"thp.{key}", reason, path)
-        since = THP_CHOICES[key][choice]
+        since = THP_INTEGERS[key].since if key in THP_INTEGERS else THP_CHOICES[key][str(choice)]
         if not choices and self.version is not None and self.version < since:
             reason = f"THP {key} {choice} first appeared in {format_version(since)}; kernel is {release}"
             return self.lacking(ctx, f"thp.{key}", reason, path)
-        provenance = replacing(ctx.provenance(path), self.thp.get(key))
+        name = f"thp.{key}"
+        new = ctx.provenance(path)
+        old = self.thp.get(key)
+        if old is not None and self.shared(ctx, name, old.provenance):
+            same = old.value == choice
+            if self.conflicting(
+                ctx,
+                name,
+                old_key=name,
+                old=old.provenance,
+                old_value=old.value,
+                new=new,
+                value=choice,
+                merge=THP_MERGE,
+                same=same,
+            ):
+                return None
+            self.thp[key] = Planned.model_construct(
+                value=old.value, provenance=_kept(old.provenance, new, choice, NOTES[THP_MERGE])
+            )
+            return None
+        changes = old is None or old.value != choice
+        provenance = replacing(self.settling(ctx, name, None, new, changes=changes), old)
         self.thp[key] = ctx.planned(path, choice, provenance)
+        self.hold(ctx, name)
         return None
 
     def apply_pool(self, ctx: RuleContext, index: int, pool: HugepagePool) -> None:
@@ -285,14 +447,26 @@ class Planner:
             total, expression, used = self.pool_pages(ctx, path, raw, kind=kind, size_kb=size_kb, node=None)
             counts = spread(total, {node.id: node.mem_total_kb or 0 for node in nodes})
         per_node = {str(node.id): counts.get(node.id, 0) for node in self.memory_nodes}
-        provenance = replacing(ctx.provenance(path, expression, used), self.pools.get(size_kb))
+        new = ctx.provenance(path, expression, used)
+        old = self.pools.get(size_kb)
+        boot, required = pool.boot or size_kb >= 1048576, pool.required
+        if old is not None and self.shared(ctx, name, old.provenance):
+            # Pools of different workloads add up (or, with merge: max, the larger request covers both).
+            merge = ctx.rule.merge.get("hugepages", "sum")
+            per_node = {
+                node: old.per_node.get(node, 0) + pages
+                if merge == "sum"
+                else max(old.per_node.get(node, 0), pages)
+                for node, pages in per_node.items()
+            }
+            new = new.model_copy(update={"merge": NOTES[merge]})
+            boot, required = boot or old.boot, required or old.required
+        else:
+            new = self.settling(ctx, name, None, new)
         self.pools[size_kb] = HugepagePlan.model_construct(
-            size_kb=size_kb,
-            per_node=per_node,
-            boot=pool.boot or size_kb >= 1048576,
-            required=pool.required,
-            provenance=provenance,
+            size_kb=size_kb, per_node=per_node, boot=boot, required=required, provenance=replacing(new, old)
         )
+        self.hold(ctx, name)
         return None
 
     def pool_pages(
@@ -376,6 +550,12 @@ class Planner:
             else PathCgroup.model_construct(path=target, limits=merged, force=force, provenance=provenance)
         )
         return None
+
+
+def _kept(old: Provenance, loser: Provenance, value: Any, note: str) -> Provenance:
+    """``old``, which keeps its value under a merge, with the workload value it outweighed recorded."""
+    outweighed = loser.model_copy(update={"overrides": [], "value": value})
+    return old.model_copy(update={"overrides": [*old.overrides, outweighed], "merge": note})
 
 
 def _within(value: int, low: int | None, high: int | None) -> bool:

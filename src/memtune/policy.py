@@ -28,7 +28,15 @@ from pydantic import (
 )
 
 from memtune.errors import PolicyError
-from memtune.knobs import CGROUP_LIMITS, HUGEPAGE_SIZES_KB, SYSCTLS
+from memtune.knobs import (
+    CGROUP_LIMITS,
+    HUGEPAGE_MERGES,
+    HUGEPAGE_SIZES_KB,
+    SYSCTLS,
+    THP_FILES,
+    THP_MERGE,
+    Merge,
+)
 from memtune.sizes import parse_size
 from memtune.yaml_source import Marks, Path_
 
@@ -119,6 +127,18 @@ class When(_Strict):
 class Thp(_Strict):
     enabled: Literal["always", "madvise", "never"] | None = None
     defrag: Literal["always", "defer", "defer+madvise", "madvise", "never"] | None = None
+    shmem_enabled: Literal["always", "within_size", "advise", "never", "deny", "force"] | None = Field(
+        None, description="THP for tmpfs and shared memory (shmem_enabled, since 4.8)"
+    )
+    khugepaged_defrag: Annotated[StrictInt, Field(ge=0, le=1)] | None = Field(
+        None, description="khugepaged/defrag: 1 lets khugepaged compact memory to collapse pages"
+    )
+    khugepaged_max_ptes_none: Annotated[StrictInt, Field(ge=0, le=511)] | None = Field(
+        None, description="khugepaged/max_ptes_none: unmapped pages khugepaged may fill when collapsing"
+    )
+
+    def settings(self) -> dict[str, int | str]:
+        return {key: value for key in THP_FILES if (value := getattr(self, key)) is not None}
 
 
 class _Pool(_Strict):
@@ -217,11 +237,32 @@ Cgroup = Annotated[
 
 
 _KNOB_NAMES: list[JsonValue] = [*sorted(SYSCTLS)]
+SourceKind = Literal["vendor", "memtune"]
+# What ``merge:`` may name: sysctl keys, thp.enabled / thp.defrag, and hugepages (every pool of the rule).
+MergeKey = Annotated[str, Field(pattern=r"^((vm|kernel)(\.[a-z0-9_]+)+|thp\.[a-z_]+|hugepages)$")]
 
 
 class Rule(_Strict):
     name: Name
     source: StrictStr | None = Field(None, description="Where the values come from: URL, document, profile")
+    source_kind: SourceKind = Field(
+        "vendor",
+        description="vendor: the value is the cited source's own (the software's, the kernel's or a vendor "
+        "profile's); memtune: memtune's reasoning, written out in `rationale`",
+    )
+    rationale: StrictStr | None = Field(
+        None, description="Why memtune chose the value (source_kind: memtune)"
+    )
+    merge: dict[MergeKey, Merge] = Field(
+        {},
+        description="How this rule's values combine with another workload policy's: only a merge the knob "
+        "allows (memtune schema --knobs lists them)",
+    )
+    owner: Name | None = Field(
+        None,
+        description="A program that sets these knobs itself (e.g. kubelet): no other workload policy may "
+        "change them",
+    )
     when: When | None = None
     required: StrictBool = Field(False, description="Fail instead of skipping a knob this host lacks")
     # The knob names in the schema too, so an editor flags vm.swapiness as it is typed.
@@ -235,6 +276,12 @@ class Rule(_Strict):
     def _sets_something(self) -> Rule:
         if not (self.sysctl or self.thp or self.hugepages or self.cgroups or self.warn):
             raise ValueError(f"rule {self.name!r} sets nothing: give sysctl, thp, hugepages, cgroups or warn")
+        return self
+
+    @model_validator(mode="after")
+    def _explains_itself(self) -> Rule:
+        if self.source_kind == "memtune" and not self.rationale:
+            raise ValueError(f"rule {self.name!r}: source_kind memtune needs a rationale")
         return self
 
 
@@ -280,10 +327,39 @@ class Policy(_Strict):
         return PolicyError(message, self._file, line, column)
 
 
+MERGE_TEXT = {
+    "max": "between workload policies the largest value wins (a minimum requirement)",
+    "min": "between workload policies the smallest value wins (a ceiling)",
+    "sum": "between workload policies the pools add up",
+    "agree": "a mode: workload policies that want different values are a conflict",
+}
+
+
 def policy_json_schema() -> dict[str, Any]:
+    """The policy format, with every knob of the catalog: its unit, kernel range and merge rule."""
     schema = Policy.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "memtune policy"
+    value = {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+    rule = schema["$defs"]["Rule"]["properties"]
+    rule["sysctl"]["properties"] = {
+        knob.name: {
+            **value,
+            "description": f"{knob.unit}, {knob.widest.low}..{knob.widest.high} (since "
+            f"{'.'.join(map(str, knob.since))}); {MERGE_TEXT[knob.merge]}. {knob.doc}",
+            "x-merge": knob.merge,
+        }
+        for knob in SYSCTLS.values()
+    }
+    rule["sysctl"]["additionalProperties"] = False
+    for key in THP_FILES:
+        prop = schema["$defs"]["Thp"]["properties"][key]
+        prop["description"] = f"{prop.get('description', key)}; {MERGE_TEXT[THP_MERGE]}"
+        schema["$defs"]["Thp"]["properties"][key]["x-merge"] = THP_MERGE
+    rule["hugepages"]["description"] = (
+        f"Hugepage pools; {MERGE_TEXT['sum']} (a rule may say merge: {{hugepages: max}})"
+    )
+    rule["hugepages"]["x-merge"] = list(HUGEPAGE_MERGES)
     return schema
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from memtune.errors import PolicyError, raise_all
 from memtune.expr import ExpressionError, compile_expression, split_expression
-from memtune.knobs import SYSCTLS, UNIT_BYTES
+from memtune.knobs import HUGEPAGE_MERGES, SYSCTLS, THP_FILES, THP_MERGE, UNIT_BYTES, Merge
 from memtune.plan import input_value
 from memtune.policy import (
     CgroupPath,
@@ -171,11 +171,72 @@ def _check_policy(policy: Policy) -> None:
                 )
             )
         seen[rule.name] = index
-        try:
-            _check_rule(policy, rule, ("rules", index))
-        except PolicyError as exc:
-            errors.append(exc)
+        for check in (_check_rule, _check_merge):
+            try:
+                check(policy, rule, ("rules", index))
+            except PolicyError as exc:
+                errors.append(exc)
+    try:
+        _check_mode_fights(policy)
+    except PolicyError as exc:
+        errors.append(exc)
     raise_all(errors)
+
+
+def allowed_merges(key: str) -> tuple[Merge, ...]:
+    """The merges the catalog allows for a ``merge:`` key (empty: not a knob)."""
+    if key == "hugepages":
+        return HUGEPAGE_MERGES
+    if key.startswith("thp.") and key[4:] in THP_FILES:
+        return (THP_MERGE,)
+    knob = SYSCTLS.get(key)
+    return (knob.merge,) if knob else ()
+
+
+def _check_merge(policy: Policy, rule: Rule, at: Path_) -> None:
+    sets = {*rule.sysctl, *(f"thp.{key}" for key in (rule.thp.settings() if rule.thp else {}))}
+    sets |= {"hugepages"} if rule.hugepages else set()
+    for key, merge in rule.merge.items():
+        path = (*at, "merge", key)
+        if key not in sets:
+            raise policy.error(f"rule {rule.name!r}: merge names {key!r}, which this rule does not set", path)
+        allowed = allowed_merges(key)
+        if merge not in allowed:
+            raise policy.error(
+                f"rule {rule.name!r}: {key} cannot merge by {merge!r}; the knob catalog allows "
+                f"{', '.join(allowed)}",
+                path,
+            )
+
+
+def _check_mode_fights(policy: Policy) -> None:
+    """Two rules of one policy setting a mode to different literals where the later one always applies
+    (no ``when``): the earlier rule can never take effect, so the policy contradicts itself. Rules with a
+    ``when`` are overrides the planner resolves in order (later wins), since only the facts decide."""
+    first: dict[str, tuple[int, Rule, Any]] = {}
+    for index, rule in enumerate(policy.rules):
+        modes: list[tuple[str, Any, Path_]] = [
+            (key, value, ("sysctl", key))
+            for key, value in rule.sysctl.items()
+            if key in SYSCTLS and SYSCTLS[key].merge == "agree"  # an unknown key is _check_rule's error
+        ]
+        modes += [
+            (f"thp.{key}", value, ("thp", key))
+            for key, value in (rule.thp.settings() if rule.thp else {}).items()
+        ]
+        for key, value, path in modes:
+            literal = not (isinstance(value, str) and split_expression(value) is not None)
+            earlier = first.get(key)
+            if earlier is not None and rule.when is None and literal and earlier[2] != value:
+                line, _column = policy.mark(("rules", earlier[0], "name"))
+                raise policy.error(
+                    f"rule {rule.name!r}: {key} = {value} contradicts rule {earlier[1].name!r} "
+                    f"(line {line}: {earlier[2]}), and this rule has no `when`: {key} is a mode, one "
+                    "policy must not set it both ways (give one of them a `when`, or drop one)",
+                    ("rules", index, *path),
+                )
+            if literal and (earlier is None or rule.when is None):
+                first[key] = (index, rule, value)
 
 
 def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:

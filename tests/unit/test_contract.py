@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.memtune.fleet.plugins.module_utils import _cgroup, _persist, _sysctl_files
+from ansible_collections.memtune.fleet.plugins.module_utils import _cgroup, _collect, _persist, _sysctl_files
 from memtune import drift, knobs
 
 
@@ -16,7 +16,7 @@ def test_the_limits_a_cgroup_v1_controller_holds() -> None:
 
 
 def test_thp_directory() -> None:
-    assert _sysctl_files.THP_DIR == drift.THP_DIR
+    assert _sysctl_files.THP_DIR == drift.THP_DIR == knobs.THP_DIR == _collect.THP_DIR
 
 
 def test_the_facts_schema_version_is_one_number() -> None:
@@ -26,3 +26,9 @@ def test_the_facts_schema_version_is_one_number() -> None:
 
     assert _collect.SCHEMA_VERSION == facts.SCHEMA_VERSION == 2
     assert facts.HostFacts.model_fields["schema_version"].annotation.__args__ == (facts.SCHEMA_VERSION,)  # type: ignore[union-attr]
+
+
+def test_thp_files() -> None:
+    assert _collect.THP_FILES == knobs.THP_FILES
+    assert set(_collect.THP_CHOICE_KNOBS) == set(knobs.THP_CHOICES)
+    assert set(knobs.THP_FILES) == set(knobs.THP_CHOICES) | set(knobs.THP_INTEGERS)

@@ -93,7 +93,11 @@ def test_empty_sections_mean_nothing_is_managed() -> None:
         ({"sysctl": {"vm.swappiness": 10}}, "sysctl.vm.swappiness: expected {value: ...}"),
         ({"sysctl": {"vm.swappiness": {"value": "10\nvm.x=1"}}}, "not a single-line value"),
         ({"sysctl": {"vm.swappiness": {"value": True}}}, "expected an integer"),
-        ({"thp": {"shmem_enabled": {"value": "always"}}}, "unknown knob 'shmem_enabled'"),
+        ({"thp": {"scan_sleep_millisecs": {"value": 10}}}, "unknown knob 'scan_sleep_millisecs'"),
+        (
+            {"thp": {"khugepaged_max_ptes_none": {"value": "0"}}},
+            "thp.khugepaged_max_ptes_none: expected an integer",
+        ),
         ({"thp": {"enabled": {"value": "always; rm"}}}, "thp.enabled: expected {value: <word>}"),
         ({"hugepages": [{"size_kb": 2048, "per_node": {"zero": 1}}]}, "'zero' is not a NUMA node id"),
         (

@@ -281,3 +281,60 @@ def test_temporary_files_a_killed_run_left_are_removed_by_the_next_run(host: Pat
         "removed /etc/systemd/system/db.service.d/.memtune-x9, left by an interrupted memtune run",
     }
     assert not any("interrupted" in w for w in warnings(checked))
+
+
+def test_shmem_and_khugepaged_settings_apply_persist_and_roll_back(host: Path) -> None:
+    """Issue 17's THP settings: shmem_enabled (a choice) and khugepaged's defrag and max_ptes_none
+    (integers) are written, restored at boot by memtune's unit, converge, and roll back."""
+    thp = host / "sys/kernel/mm/transparent_hugepage"
+    (thp / "shmem_enabled").write_text("always within_size advise [never] deny force\n")
+    (thp / "khugepaged").mkdir()
+    (thp / "khugepaged/defrag").write_text("1\n")
+    (thp / "khugepaged/max_ptes_none").write_text("511\n")
+    before = snapshot_tree(host)
+    desired = {
+        "schema_version": 1,
+        "thp": {
+            "shmem_enabled": {"value": "advise", "provenance": {}},
+            "khugepaged_defrag": {"value": 0, "provenance": {}},
+            "khugepaged_max_ptes_none": {"value": 0, "provenance": {}},
+        },
+    }
+    result = apply(host, desired=desired)
+    assert result["changed"] is True and not result.get("failed"), result
+    read = {k["name"]: k.get("read_back") for k in result["knobs"]}
+    # a plain file has no brackets for the chosen word (the kernel shows them); integers read back as written
+    assert read == {"shmem_enabled": None, "khugepaged_defrag": 0, "khugepaged_max_ptes_none": 0}
+    assert (thp / "khugepaged/max_ptes_none").read_text() == "0\n"
+    boot = (host / "etc/memtune/boot-tmpfiles.conf").read_text()
+    assert "w /sys/kernel/mm/transparent_hugepage/shmem_enabled - - - - advise\n" in boot
+    assert "w /sys/kernel/mm/transparent_hugepage/khugepaged/defrag - - - - 0\n" in boot
+    assert "w /sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none - - - - 0\n" in boot
+    saved = json.loads((host / "var/lib/memtune/ledger.json").read_text())
+    assert saved["runtime"]["thp"] == {
+        "shmem_enabled": "never",
+        "khugepaged_defrag": 1,
+        "khugepaged_max_ptes_none": 511,
+    }
+
+    (thp / "shmem_enabled").write_text("always within_size [advise] never deny force\n")  # play the kernel
+    assert apply(host, desired=desired)["changed"] is False
+
+    rolled = apply(host, state="absent")
+    assert rolled["changed"] is True and not rolled.get("failed"), rolled
+    assert (thp / "khugepaged/max_ptes_none").read_text() == "511\n"
+    assert (thp / "shmem_enabled").read_text() == "never\n"
+    (thp / "shmem_enabled").write_text("always within_size advise [never] deny force\n")
+    # Everything is as it was but the ledger, which keeps the originals.
+    after = snapshot_tree(host)
+    after.pop("var/lib/memtune/ledger.json")
+    assert [after.pop("var/"), after.pop("var/lib/"), after.pop("var/lib/memtune/")] == ["", "", ""]
+    assert after == before
+
+
+def test_a_kernel_without_khugepaged_files_skips_them(host: Path) -> None:
+    desired = {"schema_version": 1, "thp": {"khugepaged_max_ptes_none": {"value": 0, "provenance": {}}}}
+    result = apply(host, desired=desired)
+    assert result["changed"] is False and not result.get("failed"), result
+    assert [s["name"] for s in result["skipped_knobs"]] == ["khugepaged_max_ptes_none"]
+    assert "khugepaged/max_ptes_none" in result["skipped_knobs"][0]["reason"]

@@ -143,6 +143,54 @@ CASES = [
         10,
         "less than or equal to 50",
     ),
+    # issue 17: merge rules the catalog does not allow, mode fights within one policy, heuristics unexplained
+    (
+        "merge-not-allowed",
+        rule("sysctl: {vm.swappiness: 1}\nmerge: {vm.swappiness: max}"),
+        6,
+        13,
+        "vm.swappiness cannot merge by 'max'; the knob catalog allows min",
+    ),
+    (
+        "merge-thp-sum",
+        rule("thp: {enabled: never}\nmerge: {thp.enabled: sum}"),
+        6,
+        13,
+        "thp.enabled cannot merge by 'sum'; the knob catalog allows agree",
+    ),
+    (
+        "merge-unset-knob",
+        rule("sysctl: {vm.swappiness: 1}\nmerge: {vm.max_map_count: max}"),
+        6,
+        13,
+        "merge names 'vm.max_map_count', which this rule does not set",
+    ),
+    ("merge-unknown-kind", rule("sysctl: {vm.swappiness: 1}\nmerge: {vm.swappiness: avg}"), 6, 13, "merge"),
+    (
+        "mode-both-ways",
+        HEAD
+        + "  - name: a\n    sysctl: {vm.overcommit_memory: 2}\n"
+        + "  - name: b\n    sysctl: {vm.overcommit_memory: 1}\n",
+        7,
+        14,
+        "vm.overcommit_memory = 1 contradicts rule 'a' (line 4: 2)",
+    ),
+    (
+        "thp-both-ways",
+        HEAD
+        + "  - name: a\n    when: {kernel: '>=5.0'}\n    thp: {enabled: never}\n"
+        + "  - name: b\n    thp: {enabled: always}\n",
+        8,
+        11,
+        "thp.enabled = always contradicts rule 'a'",
+    ),
+    (
+        "memtune-without-rationale",
+        rule("source: x\nsource_kind: memtune\nsysctl: {vm.swappiness: 1}"),
+        4,
+        5,
+        "source_kind memtune needs a rationale",
+    ),
 ]
 
 
