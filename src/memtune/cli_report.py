@@ -32,7 +32,9 @@ def load_report(path: Path) -> FleetReport:
     try:
         document: Any = json.loads(text)
     except json.JSONDecodeError as exc:
-        hint = " (the file ends early: truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        # The decoder stops at the end of a cut file, or reports the string that runs into it.
+        ends_early = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        hint = " (the file ends early: truncated?)" if ends_early else ""
         raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}{hint}") from None
     if not isinstance(document, dict):
         got = type(document).__name__
