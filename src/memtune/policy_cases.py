@@ -15,13 +15,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from memtune.desired import DesiredState
-from memtune.errors import PolicyError
+from memtune.errors import PolicyError, raise_all
 from memtune.facts import FactsError, HostFacts, parse_facts
 from memtune.hosts import HostVars, load_host_facts
 from memtune.merge import ConflictError
 from memtune.plan import plan
 from memtune.policy import PolicySet, bundled_policy_dir
-from memtune.policy_load import _validation_error, load_policy_set
+from memtune.policy_load import load_policy_set, validation_errors
 from memtune.report.junit import _attr, _text
 from memtune.yaml_source import load_yaml
 
@@ -77,7 +77,8 @@ def load_cases(path: Path) -> tuple[CaseFile, PolicySet]:
     try:
         cases = CaseFile.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(exc, data, str(path), marks) from None
+        raise_all(validation_errors(exc, data, str(path), marks))
+        raise  # unreachable: a ValidationError has at least one error
     dirs = [path.parent / entry for entry in cases.policies] or [bundled_policy_dir()]
     return cases, load_policy_set(dirs)
 

@@ -56,7 +56,7 @@ def policy_from_data(
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        raise_all(_validation_errors(exc, data, file, marks))
+        raise_all(validation_errors(exc, data, file, marks))
         raise  # unreachable: a ValidationError has at least one error
     policy._file = file
     policy._marks = marks
@@ -64,7 +64,7 @@ def policy_from_data(
     return policy
 
 
-def _validation_errors(exc: ValidationError, data: Any, file: str, marks: Marks | None) -> list[PolicyError]:
+def validation_errors(exc: ValidationError, data: Any, file: str, marks: Marks | None) -> list[PolicyError]:
     """One error per problem pydantic found (at most MAX_ERRORS), once per place."""
     found: dict[str, PolicyError] = {}
     for error in exc.errors(include_url=False)[:MAX_ERRORS]:
