@@ -214,10 +214,15 @@ def test_limit_below_usage_is_refused(host_guard: HostState, scratch_cgroup: Pat
         "schema_version": 1,
         "cgroups": [{"path": str(scratch_cgroup), "limits": {"MemoryMax": 8 << 20}, "force": False}],
     }
+    # What memtune keeps in /var/lib/memtune before (a ledger stays after a rollback, as molecule's destroy
+    # leaves it on this machine): the refused apply must not change it, nor create it.
+    state_dir = Path("/var/lib/memtune")
+    kept = {path.name: path.read_bytes() for path in state_dir.iterdir()} if state_dir.is_dir() else None
     result = apply(desired=desired)
     assert result["_rc"] != 0
     assert f"{scratch_cgroup} uses" in result["msg"] and "set force: true" in result["msg"]
-    assert not Path("/var/lib/memtune").exists()
+    after = {path.name: path.read_bytes() for path in state_dir.iterdir()} if state_dir.is_dir() else None
+    assert after == kept, "a refused apply wrote memtune's state"
     holder.kill()
     holder.wait()
 

@@ -89,7 +89,13 @@ def test_v1_v2_leftover_previous_original(host_guard: HostState, tmp_path: Path)
     assert (read("swappiness"), read("max_map_count")) == (swappiness, maps)
     assert not SYSCTL_FILE.exists()
     ledger = json.loads(LEDGER.read_text())
-    assert ledger["runtime"]["sysctl"] == {"vm.swappiness": swappiness, "vm.max_map_count": maps}
+    # The originals of this test's knobs (a ledger kept from an earlier rollback on this machine, such as
+    # molecule's destroy, may hold more: they are originals too and stay).
+    originals = ledger["runtime"]["sysctl"]
+    assert {key: originals.get(key) for key in ("vm.swappiness", "vm.max_map_count")} == {
+        "vm.swappiness": swappiness,
+        "vm.max_map_count": maps,
+    }
     assert ledger["generations"][-1]["action"] == "rollback-original"
     assert host_guard.differences(HostState()) == []
     assert tune(rollback=True)[0]["changed"] is False
