@@ -17,6 +17,7 @@ import typer
 
 from memtune.atomic_write import write_atomically
 from memtune.baseline import dump_baseline, load_baseline, moved
+from memtune.cli_errors import EXIT_OUTPUT, OUTPUT_ERRNOS
 from memtune.cli_options import (
     EXIT_INVALID,
     FactsOption,
@@ -73,9 +74,13 @@ def _report_errors(errors: list[HostError]) -> None:
 
 
 def _write(path: Path, text: str) -> None:
+    """A --save file; a full disk is an output error (74), a path that cannot be written bad input (2)."""
     try:
         write_atomically(path, text)
     except OSError as exc:
+        if exc.errno in OUTPUT_ERRNOS:
+            error_console().print(printable(f"error: {path}: cannot write: {exc.strerror}"), markup=False)
+            raise typer.Exit(EXIT_OUTPUT) from None
         raise fail(f"{path}: cannot write: {exc.strerror}") from None
 
 

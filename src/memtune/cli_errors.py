@@ -25,7 +25,8 @@ EXIT_OUTPUT = 74
 EXIT_INTERRUPTED = 130
 EXIT_PIPE = 141
 DEBUG_ENV = "MEMTUNE_DEBUG"
-_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+# An output that cannot be written for want of room or a working device: exit 74, not bad input.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _stderr(line: str) -> None:
@@ -64,7 +65,7 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, BrokenPipeError):
         _detach_stdout()
         return EXIT_PIPE
-    if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
+    if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
         _detach_stdout()
         _stderr(f"error: cannot write the output: {exc.strerror}")
         return EXIT_OUTPUT

@@ -144,3 +144,32 @@ def test_actions_pass_their_own_failures_through() -> None:
 
     with pytest.raises(AnsibleActionFail, match=r"^policy error for db01"):
         Refusing().run()
+
+
+@pytest.fixture
+def full_directory(tmp_path: Path) -> Any:
+    """A directory on a tmpfs of 16 KiB, already full: a real ENOSPC for a --save file (root only)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        with (mount / "filler").open("wb") as filler, pytest.raises(OSError):
+            filler.write(b"\0" * (1 << 20))
+            filler.flush()
+            os.fsync(filler.fileno())
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_under_save_is_an_output_error_not_bad_input(
+    cli: Callable[..., Any], facts_dir: Path, full_directory: Path
+) -> None:
+    result = cli("audit", "--facts", facts_dir, "--save", f"json={full_directory / 'audit.json'}")
+    assert result.exit_code == EXIT_OUTPUT, result.stderr
+    assert f"{full_directory / 'audit.json'}: cannot write: No space left on device" in result.stderr
+    assert not (full_directory / "audit.json").exists()
