@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: run probe test test-unit test-integration fuzz lint sanity dist test-packaging test-packaging-matrix changelog bench venv apt chromium collection clean
+.PHONY: run probe test test-unit test-contract test-live fuzz lint sanity dist test-packaging test-packaging-matrix changelog bench venv apt chromium collection clean
 
 # The main job: probe, plan and show the diff in check mode; `make run APPLY=1` applies it.
 run: venv
@@ -33,11 +33,17 @@ test: venv chromium
 	$(MAKE) --no-print-directory test-packaging-matrix
 	$(MAKE) --no-print-directory test-molecule
 
-test-unit: venv
-	$(BIN)/pytest tests/unit
+# tests/unit mirrors src/memtune and the remote code (offline: captured trees, saved facts, the CLI, the HTML
+# pages in headless Chromium); tests/contract keeps the controller's and the host's copies of shared values
+# equal; tests/live runs the modules and playbooks on this machine's kernel as root; tests/fleet boots QEMU.
+test-unit: venv chromium
+	$(BIN)/pytest tests/unit tests/contract
 
-test-integration: venv chromium
-	$(BIN)/pytest -m "not fleet" tests/integration
+test-contract: venv
+	$(BIN)/pytest tests/contract
+
+test-live: venv chromium
+	$(BIN)/pytest -m "not fleet" tests/live
 
 # Property-based fuzzing of policies and facts as text (tests/fuzz): FUZZ_EXAMPLES cases per target (10000)
 # under a 4 GiB address-space limit, where running out of memory is a crash and fails; `make test` runs

@@ -19,10 +19,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import tests.conftest  # noqa: E402,F401  (links ansible_collections/memtune/fleet for the collector)
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect  # noqa: E402
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree  # noqa: E402
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree  # noqa: E402
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect  # noqa: E402
 
-MEMTUNE = [sys.executable, "-c", "from memtune.cli import main; main()"]
+MEMTUNE = [sys.executable, "-c", "from memtune.cli.main import main; main()"]
 
 
 def _policy(work: Path, name: str, text: str) -> Path:
@@ -87,7 +87,7 @@ def in_process(args: list[str]) -> float:
     """Seconds the command takes once memtune is imported (what the refusal itself costs)."""
     from typer.testing import CliRunner
 
-    from memtune.cli import app
+    from memtune.cli.main import app
 
     started = time.monotonic()
     CliRunner().invoke(app, args)

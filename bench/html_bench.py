@@ -24,7 +24,7 @@ from pathlib import Path
 from audit_bench import write_fleet
 from plan_bench import REPO, medians
 
-sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 from browser import CHROMIUM, CHROMIUM_ARGS
 from playwright.sync_api import sync_playwright
 

@@ -28,12 +28,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(REPO))
 
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect  # noqa: E402
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree  # noqa: E402
-from memtune.facts import HostFacts, Workload, parse_facts  # noqa: E402
-from memtune.plan import plan  # noqa: E402
-from memtune.policy_load import load_policy_set  # noqa: E402
-from memtune.synthetic import resize  # noqa: E402
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree  # noqa: E402
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect  # noqa: E402
+from memtune.engine.plan import plan  # noqa: E402
+from memtune.facts.model import HostFacts, Workload, parse_facts  # noqa: E402
+from memtune.facts.synthetic import resize  # noqa: E402
+from memtune.policy.load import load_policy_set  # noqa: E402
 
 TEMPLATES = ("firecracker", "small", "numa2", "numa3")
 RAM_GIB = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)

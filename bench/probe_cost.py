@@ -27,8 +27,8 @@ RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 COLLECT_ONCE = """
 import resource, sys, time
 sys.path.insert(0, {repo!r})
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 start = time.process_time()
 facts = collect(Tree("/"))
 cpu = time.process_time() - start

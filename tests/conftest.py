@@ -37,3 +37,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def fixture_hosts() -> Path:
     """Captured /proc, /sys and /etc trees of real hosts, one directory each."""
     return FIXTURE_HOSTS
+
+
+@pytest.fixture(autouse=True)
+def facts_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test starts with an empty facts cache of its own (the tune action's MEMTUNE_FACTS_CACHE), so
+    what an earlier test left does not decide how many calls a later one makes."""
+    directory = tmp_path_factory.mktemp("facts-cache")
+    monkeypatch.setenv("MEMTUNE_FACTS_CACHE", str(directory))
+    return directory

@@ -20,10 +20,10 @@ from ansible_collections.memtune.fleet.plugins.action.tune import ActionModule a
 from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine
 
 try:
-    from memtune.baseline import host_state
-    from memtune.drift import Kind
-    from memtune.drift import drift as host_drift
-    from memtune.knobs import SYSCTLS
+    from memtune.audit.baseline import host_state
+    from memtune.audit.drift import Kind
+    from memtune.audit.drift import drift as host_drift
+    from memtune.engine.knobs import SYSCTLS
     from memtune.report.picture import memory_picture
 except ImportError:  # reported by the tune action's MEMTUNE_IMPORT_ERROR
     pass

@@ -19,9 +19,9 @@ use_shipped_engine()
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
     from memtune.atomic_write import write_atomically
-    from memtune.baseline import HOST_STATE, HostState, dump_baseline, load_baseline, moved
-    from memtune.drift import HostDrift
-    from memtune.facts import FactsError
+    from memtune.audit.baseline import HOST_STATE, HostState, dump_baseline, load_baseline, moved
+    from memtune.audit.drift import HostDrift
+    from memtune.facts.model import FactsError
     from memtune.report import FleetReport, Format, HostError, fleet_report, host_result, render
     from memtune.report.picture import MemoryPicture
 except ImportError as exc:  # ansible-test's import sanity runs without the controller package

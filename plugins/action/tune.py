@@ -17,7 +17,7 @@ from ansible import context
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.memtune.fleet.plugins.module_utils._fingerprint import fingerprint
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint import fingerprint
 from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine, use_shipped_engine
 from ansible_collections.memtune.fleet.plugins.plugin_utils.facts_cache import FactsCache, choose_directory
 
@@ -25,12 +25,12 @@ use_shipped_engine()
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
     from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts, plan
-    from memtune.drift import boot_conflict
-    from memtune.drift import drift as host_drift
-    from memtune.facts import FactsError
-    from memtune.hosts import HostVars
-    from memtune.knobs import SYSCTLS
-    from memtune.policy import bundled_policy_dir
+    from memtune.audit.drift import boot_conflict
+    from memtune.audit.drift import drift as host_drift
+    from memtune.engine.knobs import SYSCTLS
+    from memtune.facts.model import FactsError
+    from memtune.hosts.vars import HostVars
+    from memtune.policy.model import bundled_policy_dir
 except ImportError as exc:  # ansible-test's import sanity runs without the controller package
     MEMTUNE_IMPORT_ERROR = exc
 

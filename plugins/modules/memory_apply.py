@@ -93,7 +93,7 @@ options:
   fingerprint:
     description:
       - The facts the plan in O(desired) was made from, a mapping of fact path to value (the engine's C(facts_read)
-        resolved on those facts; paths as in C(plugins/module_utils/_fingerprint.py), for example
+        resolved on those facts; paths as in C(plugins/module_utils/_probe/fingerprint.py), for example
         C(memory.mem_total_kb), C(numa.nodes[id=1].mem_total_kb) or C(sysctl.vm.swappiness is null)).
       - The module probes the host in-process (the collector of M(memtune.fleet.memory_facts)) under the host lock
         and applies O(desired) only when every value is the same; otherwise it changes nothing and returns
@@ -317,25 +317,26 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.memtune.fleet.plugins.module_utils import _ledger, _persist
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_changes import (
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import (
     ApplyError,
     Context,
     carry_out,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_desired import (
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import (
     SYSCTL_KEY,
     DesiredError,
     validate,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_ledger import plan_run, rollback_choice
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_present import PlanError
-from ansible_collections.memtune.fleet.plugins.module_utils._apply_report import report
-from ansible_collections.memtune.fleet.plugins.module_utils._cgroup import Systemd
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import ProbeError
-from ansible_collections.memtune.fleet.plugins.module_utils._fingerprint import FactsProbe
-from ansible_collections.memtune.fleet.plugins.module_utils._platform import detect_systemd
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.present import PlanError
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.report import report
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.run import plan_run, rollback_choice
+from ansible_collections.memtune.fleet.plugins.module_utils._host import ledger as _ledger
+from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
+from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import Systemd
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import ProbeError
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint import FactsProbe
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.platform import detect_systemd
 
 
 def _context(module, tree):

@@ -237,12 +237,12 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import (
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import (
     MANAGED_SYSCTLS,
     ProbeError,
     collect,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
 
 _SYSCTL_KEY = re.compile(r"^(vm|kernel)(\.[a-z0-9_]+)+$")
 

@@ -3,13 +3,13 @@
 The engine: ``plan(facts, policies) -> DesiredState`` over policies loaded with ``load_policy_set``.
 """
 
-from memtune.desired import DesiredState, Provenance
+from memtune.engine.desired import DesiredState, Provenance
+from memtune.engine.plan import plan
 from memtune.errors import PolicyError
-from memtune.explain import explain
-from memtune.facts import HostFacts, parse_facts
-from memtune.plan import plan
-from memtune.policy import Policy, PolicySet
-from memtune.policy_load import load_policy_set, policy_from_data
+from memtune.facts.model import HostFacts, parse_facts
+from memtune.policy.load import load_policy_set, policy_from_data
+from memtune.policy.model import Policy, PolicySet
+from memtune.report.explain import explain
 
 __version__ = "0.1.0"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser
 
-from tests.integration.browser import browser, expected_cells, open_page, screenshot, shown_cells
+from tests.support.browser import browser, expected_cells, open_page, screenshot, shown_cells
 
 from .fleetlab import BIN, REPO, Fleet
 from .test_rollout_fleet import HOG, HOG_UNIT, wait_for_line

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import adhoc
+from tests.support.ansible_run import adhoc
 
 from .fleetlab import Fleet
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
-from memtune.cli import app
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
+from memtune.cli.main import app
 
 EXAMPLES = int(os.environ.get("MEMTUNE_FUZZ_EXAMPLES", "60"))
 # Bounds per case: far above what a good or a bad input takes (milliseconds), far below a hang or a blow-up.

@@ -43,7 +43,7 @@ def test_tarball_holds_only_collection_content(artifacts: Artifacts) -> None:
     names = tarball_names(artifacts)
     for name in COLLECTION_CONTENT:
         assert name in names
-    assert "src/memtune/plan.py" in names and "policies/baseline.yml" in names
+    assert "src/memtune/engine/plan.py" in names and "policies/baseline.yml" in names
     assert [name for name in names if name.startswith(NOT_CONTENT)] == []
 
 

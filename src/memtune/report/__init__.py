@@ -17,8 +17,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from memtune.baseline import Baseline, Movement
-from memtune.drift import Check, HostDrift, Kind
+from memtune.audit.baseline import Baseline, Movement
+from memtune.audit.drift import Check, HostDrift, Kind
 from memtune.report.picture import MemoryPicture
 
 SCHEMA_VERSION: Literal[1] = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape, quoteattr
 
-from memtune.drift import Check
+from memtune.audit.drift import Check
 from memtune.report import Assembly, HostResult, value_text
 
 # Characters XML 1.0 cannot carry, even escaped.

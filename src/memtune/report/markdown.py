@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 
-from memtune.drift import Kind
+from memtune.audit.drift import Kind
 from memtune.report import Assembly, HostResult, summary_line, value_text
 
 MARKDOWN_HOSTS = 40

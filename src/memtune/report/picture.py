@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from memtune.facts import HostFacts, PressureLine
+from memtune.facts.model import HostFacts, PressureLine
 
 
 class _Model(BaseModel):

@@ -8,15 +8,15 @@ from collections.abc import Callable
 
 import pytest
 
-from memtune.desired import DesiredState
+from memtune.engine.desired import DesiredState
+from memtune.engine.hugepages import spread
+from memtune.engine.plan import plan
 from memtune.errors import PolicyError
-from memtune.explain import explain
-from memtune.facts import HostFacts, parse_facts
-from memtune.hugepages import spread
-from memtune.plan import plan
-from memtune.policy import Policy, PolicySet
-from memtune.policy_load import policy_from_data
-from memtune.synthetic import resize
+from memtune.facts.model import HostFacts, parse_facts
+from memtune.facts.synthetic import resize
+from memtune.policy.load import policy_from_data
+from memtune.policy.model import Policy, PolicySet
+from memtune.report.explain import explain
 
 PolicyWriter = Callable[..., Policy]
 
@@ -302,7 +302,7 @@ def test_cgroup_limits(write_policy: PolicyWriter, hosts: dict[str, HostFacts]) 
 def test_unit_limits_cgroup_v1_cannot_hold_are_skipped_with_the_reason(write_policy: PolicyWriter) -> None:
     """Bug 5 of issue 13: on a cgroup v1 host a unit's MemoryHigh was planned without a word, then reported
     as drift on every audit. systemd there sets only MemoryMax (as memory.limit_in_bytes)."""
-    from tests.unit.trees import collect_with
+    from tests.support.trees import collect_with
 
     # The captured firecracker host (memory controller on cgroup v1, hybrid hierarchy) when systemd runs it.
     v1 = parse_facts(collect_with("firecracker", {"/run/systemd/system/.probe": ""}), "firecracker")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memtune.knobs import SYSCTLS, parse_version
-from memtune.sizes import format_size, parse_percent, parse_size
+from memtune.engine.knobs import SYSCTLS, parse_version
+from memtune.engine.sizes import format_size, parse_percent, parse_size
 
 SIZES = [
     ("2GiB", 2 * 1024**3),

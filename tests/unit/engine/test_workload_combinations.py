@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from memtune.drift import Kind, drift
-from memtune.facts import HostFacts, parse_facts
-from memtune.merge import ConflictError
-from memtune.plan import plan
-from memtune.policy import PolicySet
-from tests.unit.trees import collect_with
+from memtune.audit.drift import Kind, drift
+from memtune.engine.merge import ConflictError
+from memtune.engine.plan import plan
+from memtune.facts.model import HostFacts, parse_facts
+from memtune.policy.model import PolicySet
+from tests.support.trees import collect_with
 
 # 2 NUMA nodes, 6077484 kB, kernel 6.1: oracle's madvise (>= 5.15) and hpc's min_free (>= 4 GiB) apply.
 HOST = "numa2"
@@ -24,7 +24,7 @@ INPUTS = {"mongodb_version": "8.0"}
 MiB = 1024 * 1024
 
 # What each bundled workload policy asks for on HOST with INPUTS (where each value comes from:
-# SOURCES in tests/unit/engine/test_bundled_policies.py).
+# SOURCES in tests/unit/policy/test_bundled_policies.py).
 WANTS: dict[str, dict[str, Any]] = {
     "postgresql": {
         "vm.swappiness": 3,

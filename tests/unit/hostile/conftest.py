@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
-from memtune.cli import app
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
+from memtune.cli.main import app
 
 CAPTURED = ("firecracker", "small", "numa2", "numa3")
 

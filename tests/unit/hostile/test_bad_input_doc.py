@@ -7,8 +7,8 @@ import ast
 import re
 from pathlib import Path
 
-from memtune.cli_errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_PIPE
-from memtune.cli_options import EXIT_INVALID
+from memtune.cli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_PIPE
+from memtune.cli.options import EXIT_INVALID
 
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parents[2] / "docs" / "bad-input.md"

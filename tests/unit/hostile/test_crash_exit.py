@@ -1,5 +1,5 @@
 """Class 1 of issue 14: a crash is never drift. An unexpected exception, an output that cannot be written
-and Ctrl-C each end with their own exit code (memtune.cli_errors), one line on stderr, no traceback."""
+and Ctrl-C each end with their own exit code (memtune.cli.errors), one line on stderr, no traceback."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from ansible.errors import AnsibleActionFail
 
-import memtune.cli
+import memtune.cli.main
 from ansible_collections.memtune.fleet.plugins.action import audit, fleet_report, tune
-from memtune.cli_errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_PIPE
+from memtune.cli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_PIPE
 
-MEMTUNE = [sys.executable, "-c", "from memtune.cli import main; main()"]
+MEMTUNE = [sys.executable, "-c", "from memtune.cli.main import main; main()"]
 
 
 def _boom(*_: Any, **__: Any) -> Any:
@@ -28,7 +28,7 @@ def _boom(*_: Any, **__: Any) -> Any:
 
 
 def test_unexpected_exception_exits_70_with_one_line(cli: Callable[..., Any], monkeypatch: Any) -> None:
-    monkeypatch.setattr(memtune.cli, "policy_json_schema", _boom)
+    monkeypatch.setattr(memtune.cli.main, "policy_json_schema", _boom)
     result = cli("schema")
     assert result.exit_code == EXIT_INTERNAL
     lines = result.stderr.splitlines()
@@ -40,7 +40,7 @@ def test_unexpected_exception_exits_70_with_one_line(cli: Callable[..., Any], mo
 
 
 def test_debug_variable_adds_the_traceback(cli: Callable[..., Any], monkeypatch: Any) -> None:
-    monkeypatch.setattr(memtune.cli, "policy_json_schema", _boom)
+    monkeypatch.setattr(memtune.cli.main, "policy_json_schema", _boom)
     monkeypatch.setenv("MEMTUNE_DEBUG", "1")
     result = cli("schema")
     assert result.exit_code == EXIT_INTERNAL
@@ -50,7 +50,7 @@ def test_debug_variable_adds_the_traceback(cli: Callable[..., Any], monkeypatch:
 def test_a_crash_in_a_worker_process_is_a_crash_too(
     cli: Callable[..., Any], facts_dir: Path, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(memtune.jobs, "drift", _boom)
+    monkeypatch.setattr(memtune.hosts.jobs, "drift", _boom)
     result = cli("audit", "--facts", facts_dir, "--jobs", "2")
     assert result.exit_code == EXIT_INTERNAL, result.stderr
     assert "RuntimeError" in result.stderr

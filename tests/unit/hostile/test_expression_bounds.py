@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from memtune.expr import MAX_DEPTH, MAX_SOURCE
+from memtune.policy.expr import MAX_DEPTH, MAX_SOURCE
 
 AT = "policy0.yml:6:7: "
 # (expression, what the error says); every one is refused with the knob's file:line, exit 2.

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from memtune.hosts import MAX_FACTS_BYTES
+from memtune.hosts.files import MAX_FACTS_BYTES
 
 GOOD = ("numa2", "numa3", "small")
-MEMTUNE = [sys.executable, "-c", "from memtune.cli import main; main()"]
+MEMTUNE = [sys.executable, "-c", "from memtune.cli.main import main; main()"]
 
 
 def _spoil(directory: Path, case: str) -> tuple[str, str]:

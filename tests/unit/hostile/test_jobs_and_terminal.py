@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from memtune.jobs import processes_for, usable_cpus
+from memtune.hosts.jobs import processes_for, usable_cpus
 from memtune.terminal import printable
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from memtune.facts import SCHEMA_VERSION
+from memtune.facts.model import SCHEMA_VERSION
 
 RULE = "layer: baseline\nname: b\nrules:\n  - name: r\n"
 INPUT = "layer: baseline\nname: b\ninputs:\n  {}\n"

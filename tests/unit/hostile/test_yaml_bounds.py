@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from memtune.policy import MAX_EXTENDS
-from memtune.yaml_source import MAX_ALIASED, MAX_DEPTH
+from memtune.policy.model import MAX_EXTENDS
+from memtune.policy.source import MAX_ALIASED, MAX_DEPTH
 
 
 def _laughs(levels: int = 9, width: int = 9) -> str:

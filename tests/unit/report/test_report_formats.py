@@ -14,12 +14,12 @@ import pytest
 import xmlschema
 from prometheus_client.parser import text_string_to_metric_families
 
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
 from memtune import load_policy_set, parse_facts, plan
-from memtune.baseline import Movement
-from memtune.drift import Kind, drift
-from memtune.policy import bundled_policy_dir
+from memtune.audit.baseline import Movement
+from memtune.audit.drift import Kind, drift
+from memtune.policy.model import bundled_policy_dir
 from memtune.report import (
     FleetReport,
     Format,

@@ -1,4 +1,4 @@
-"""The HTML page's data, without a browser (tests/integration/test_html_report.py opens it in one): every
+"""The HTML page's data, without a browser (tests/unit/report/test_html_pages.py opens it in one): every
 host, check and finding of the report survives the interning, a host name that looks like HTML or like a
 template marker cannot break out of the page, the memory picture comes from the facts."""
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
 from memtune import load_policy_set, parse_facts, plan
-from memtune.drift import drift
-from memtune.policy import bundled_policy_dir
+from memtune.audit.drift import drift
+from memtune.policy.model import bundled_policy_dir
 from memtune.report import FleetReport, Format, HostError, fleet_report, host_result, render
 from memtune.report.picture import memory_picture
 

@@ -1,0 +1,1 @@
+"""How a host differs from its plan: drift, the baseline of a fleet and what moved, plan-to-plan diffs."""

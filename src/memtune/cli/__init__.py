@@ -1,0 +1,1 @@
+"""The ``memtune`` command: its subcommands, options and exit codes."""

@@ -1,0 +1,144 @@
+"""``plan(facts, policies) -> DesiredState``: pure and deterministic; reads no file and no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from memtune.engine.desired import DesiredState
+from memtune.engine.hugepages import boot_arguments, check_node_memory
+from memtune.engine.knobs import THP_FILES, parse_version
+from memtune.engine.layers import Planner
+from memtune.engine.merge import ConflictError
+from memtune.engine.rules import rules_of
+from memtune.engine.sizes import parse_size
+from memtune.errors import PolicyError
+from memtune.facts.model import HostFacts
+from memtune.policy.model import InputSpec, Policy, PolicySet
+
+INPUTS_SOURCE = "memtune_inputs"
+
+
+def resolve_inputs(policies: Sequence[Policy], given: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Check the inventory's inputs against what the active policies declare; apply defaults."""
+    specs: dict[str, InputSpec] = {}
+    for policy in policies:
+        for name, spec in policy.inputs.items():
+            specs.setdefault(name, spec)
+    resolved: dict[str, Any] = {
+        name: input_value(name, spec, spec.default)
+        for name, spec in specs.items()
+        if spec.default is not None
+    }
+    warnings: list[str] = []
+    for name, value in given.items():
+        if name not in specs:
+            warnings.append(f"{INPUTS_SOURCE}.{name} is not used by the policies of this host")
+            continue
+        resolved[name] = input_value(name, specs[name], value)
+    return resolved, warnings
+
+
+def input_value(name: str, spec: InputSpec, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if spec.type == "int":
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError
+            number = int(value)  # a str that is not an integer raises ValueError
+            if not -(2**63) <= number < 2**64:
+                raise ValueError
+            return number
+        if spec.type == "size":
+            if isinstance(value, bool):
+                raise ValueError
+            return parse_size(value)
+        if spec.type == "bool":
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if spec.type == "version":
+            parse_version(str(value))
+        return str(value)
+    except ValueError:
+        raise PolicyError(
+            f"{name}: expected {'a ' + spec.type if spec.type != 'int' else 'an int'}, got {value!r}",
+            INPUTS_SOURCE,
+        ) from None
+
+
+def plan(
+    facts: HostFacts,
+    policies: PolicySet,
+    *,
+    host: str | None = None,
+    groups: Sequence[str] = (),
+    workloads: Sequence[str] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    inline: Sequence[Policy] = (),
+) -> DesiredState:
+    """Plan one host. Layers, lowest first: baseline, workloads (``workloads`` forces them; by default the
+    detected ones that have a policy, in name order), ``groups`` in the given order, then ``host``'s policy;
+    ``inline`` group and host policies (from inventory variables) follow the files of their layer."""
+    warnings: list[str] = []
+    if workloads is None:
+        detected = facts.workload_names
+        chosen = sorted(detected & policies.workloads.keys())
+        warnings += [
+            f"workload {name} detected; no policy for it"
+            for name in sorted(detected - policies.workloads.keys())
+        ]
+    else:
+        missing = [name for name in workloads if name not in policies.workloads]
+        if missing:
+            raise PolicyError(
+                f"no workload policy {missing[0]!r} (have: {', '.join(sorted(policies.workloads))})",
+                "memtune_workloads",
+            )
+        chosen = list(dict.fromkeys(workloads))
+    layers: list[tuple[str, Policy]] = [("baseline", policies.baseline)] if policies.baseline else []
+    origins: dict[int, str] = {}
+    for name in chosen:
+        for policy in policies.workload_chain(name):
+            if not any(policy is seen for _layer, seen in layers):
+                layers.append(("workload", policy))
+                origins[id(policy)] = name
+    layers += [("group", policies.groups[name]) for name in groups if name in policies.groups]
+    layers += [("group", policy) for policy in inline if policy.layer == "group"]
+    if host is not None and host in policies.hosts:
+        layers.append(("host", policies.hosts[host]))
+    layers += [("host", policy) for policy in inline if policy.layer == "host"]
+    resolved, input_warnings = resolve_inputs([policy for _layer, policy in layers], inputs or {})
+    planner = Planner(facts, frozenset(chosen), resolved)
+    if workloads is None:
+        planner.saw("workloads names")  # the detected workloads chose the workload layers
+    planner.warnings += warnings + input_warnings
+    planner.origins = origins
+    for layer, policy in layers:
+        if policy.guards is not None:
+            planner.guards = policy.guards
+        for rule in rules_of(policy, layer):
+            planner.apply(rule)
+    conflicts = [conflict for found in planner.conflicts.values() for conflict in found]
+    if conflicts:
+        raise ConflictError(conflicts)
+    share = planner.guards.hugepages_min_node_free_percent
+    planner.warnings += check_node_memory(planner.pools.values(), planner.memory_nodes, share)
+    if any(pool.boot for pool in planner.pools.values()):
+        planner.saw_kernel()
+    cmdline, cmdline_warnings = boot_arguments(
+        planner.pools.values(), facts.kernel.version, facts.kernel.release
+    )
+    planner.warnings += cmdline_warnings
+    return DesiredState.model_construct(
+        schema_version=1,
+        sysctl=dict(sorted(planner.sysctl.items())),
+        thp={key: planner.thp[key] for key in THP_FILES if key in planner.thp},  # type: ignore[misc]
+        hugepages=sorted(planner.pools.values(), key=lambda pool: pool.size_kb),
+        kernel_cmdline=cmdline,
+        cgroups=[planner.cgroups[key] for key in sorted(planner.cgroups)],
+        skipped=planner.skipped,
+        warnings=planner.warnings,
+        facts_read=sorted(planner.reads),
+    )

@@ -1,0 +1,330 @@
+"""The controller's view of ``ansible_facts.memtune``, the dict the ``memory_facts`` module returns.
+
+The models mirror the module's RETURN documentation field for field and forbid unknown keys, so a
+change on one side fails the test that runs the real module and validates its output here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+SCHEMA_VERSION = 2
+
+# Facts are typed strictly: a boolean is not a number, "5" is not an integer, and no count exceeds what the
+# kernel's own 64-bit counters hold. (Mapping keys, which JSON writes as strings, are still converted.)
+Int = Annotated[StrictInt, Field(ge=-(2**63), le=2**64 - 1)]
+Kb = Annotated[StrictInt, Field(ge=0, le=2**64 - 1)]
+Float = StrictFloat
+
+
+def _exact_int(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"schema_version must be an integer, not {value!r}")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SwapDevice(_Model):
+    path: str
+    type: str
+    size_kb: Kb
+    used_kb: Kb
+    priority: Int
+
+
+class Memory(_Model):
+    mem_total_kb: Annotated[StrictInt, Field(gt=0, le=2**64 - 1)]
+    mem_free_kb: Kb | None
+    mem_available_kb: Kb | None
+    buffers_kb: Kb | None
+    cached_kb: Kb | None
+    swap_total_kb: Kb | None
+    swap_free_kb: Kb | None
+    swap_used_kb: Kb | None
+    committed_as_kb: Int | None
+    commit_limit_kb: Kb | None
+    hugetlb_kb: Kb | None
+    anon_hugepages_kb: Kb | None
+    swap_devices: list[SwapDevice]
+
+
+class NodePool(_Model):
+    """A hugepage pool on one NUMA node (the kernel keeps no per-node reservations)."""
+
+    nr: Kb | None
+    free: Kb | None
+    surplus: Kb | None
+
+
+class HostPool(NodePool):
+    resv: Kb | None = None
+    overcommit: Kb | None = None
+
+
+class Node(_Model):
+    id: Kb
+    mem_total_kb: Kb | None
+    mem_free_kb: Kb | None
+    mem_used_kb: Kb | None
+    file_pages_kb: Kb | None
+    cpus: list[Int]
+    distances: dict[int, Int]
+    has_memory: StrictBool
+    hugepages: dict[int, NodePool]
+
+
+class Numa(_Model):
+    available: StrictBool
+    online: list[Int]
+    possible: list[Int]
+    nodes: Annotated[list[Node], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Numa:
+        ids = [node.id for node in self.nodes]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"NUMA node ids must be unique, got {ids}")
+        return self
+
+
+class Hugepages(_Model):
+    default_size_kb: Kb | None
+    sizes_kb: list[Int]
+    pools: dict[int, HostPool]
+
+
+class Thp(_Model):
+    enabled: str | None
+    enabled_choices: list[str]
+    defrag: str | None
+    defrag_choices: list[str]
+    # Absent from the facts of probes before issue 17, and None where the kernel lacks the file.
+    shmem_enabled: str | None = None
+    shmem_enabled_choices: list[str] = []
+    khugepaged_defrag: int | None = None
+    khugepaged_max_ptes_none: int | None = None
+
+
+class SysctlEntry(_Model):
+    path: str
+    line: Annotated[StrictInt, Field(ge=1)]
+    value: str
+
+
+class SysctlSource(_Model):
+    """Every assignment of one key at boot, in the order the boot applies them (the probe's one answer:
+    plugins/module_utils/_boot/sysctl_files.py). ``after_memtune``: the assignments applied after memtune's
+    own file, which memtune cannot win against."""
+
+    entries: list[SysctlEntry]
+    winner: SysctlEntry | None
+    after_memtune: list[SysctlEntry]
+
+
+class TunedWrite(_Model):
+    path: str
+    line: Annotated[StrictInt, Field(ge=1)]
+    knob: Literal["enabled", "defrag"]
+    value: str
+
+
+class Tuned(_Model):
+    """An active TuneD profile: another writer of memory settings at boot. Its sysctls are in
+    ``sysctl_sources``; ``thp`` are its transparent hugepage writes, which run after memtune's boot unit."""
+
+    profiles: list[str]
+    reapply_sysctl: StrictBool
+    thp: list[TunedWrite]
+
+
+class Cgroup(_Model):
+    version: Literal["v1", "v2", "hybrid", "none"]
+    memory_controller: StrictBool
+    mount: str | None
+
+
+class Platform(_Model):
+    virtualization: str
+    container: str | None
+    proc_sys_vm_writable: StrictBool
+    systemd: StrictBool
+    cgroup: Cgroup
+
+
+class PressureLine(_Model):
+    avg10: Float
+    avg60: Float
+    avg300: Float
+    total: Int
+
+
+class Pressure(_Model):
+    some: PressureLine | None = None
+    full: PressureLine | None = None
+
+
+class Kernel(_Model):
+    release: str
+    version: tuple[Int, Int, Int] | None
+    cmdline: str | None
+
+
+class Evidence(_Model):
+    pid: Int
+    comm: str
+    match: str
+
+
+class Workload(_Model):
+    name: str
+    pids: list[Int]
+    evidence: list[Evidence]
+    version: str | None
+
+
+CgroupLimit = int | str  # bytes, or "infinity"
+
+
+class ManagedCgroup(_Model):
+    """A cgroup memtune manages: a systemd unit (limits at boot from its drop-in) or a raw path."""
+
+    unit: str | None
+    path: str | None
+    boot: dict[str, CgroupLimit] | None
+    runtime: dict[str, CgroupLimit | None] | None
+
+
+class BootloaderArgs(_Model):
+    path: str
+    args: list[str]
+
+
+class BootUnit(_Model):
+    installed: StrictBool
+    enabled: StrictBool
+
+
+class LedgerGeneration(_Model):
+    """One run that changed what memtune manages: ``items`` are the values it set, named as the audit
+    names its checks (``vm.swappiness``, ``thp.enabled``, ``hugepages.2048kB[node0]``, ``cmdline.<arg>``,
+    ``cgroup.<unit or path>.<limit>``)."""
+
+    id: Int
+    time: str | None
+    action: Literal["apply", "rollback-original", "migrated"]
+    plan_hash: str | None
+    items: list[str]
+
+
+class Ledger(_Model):
+    """The host's ledger (/var/lib/memtune/ledger.json), small: no values, only names. ``error`` says why a
+    file there cannot be used (then the other fields are empty)."""
+
+    path: str
+    error: str | None
+    originals: list[str]
+    generations: list[LedgerGeneration]
+
+    @property
+    def managed(self) -> frozenset[str]:
+        """What memtune set last and has not yet restored: the newest generation's items."""
+        return frozenset(self.generations[-1].items) if self.generations else frozenset()
+
+
+class MemtuneState(_Model):
+    """What memtune left on the host and what the next boot restores from it."""
+
+    sysctl_file: StrictBool
+    boot_unit: BootUnit
+    boot_writes: dict[str, str]
+    snapshot: StrictBool
+    ledger: Ledger | None
+    owned_cmdline: list[str]
+    bootloader: list[BootloaderArgs]
+    cgroups: list[ManagedCgroup]
+
+
+class HostFacts(_Model):
+    """Everything the probe knows about one host; validated before any planning."""
+
+    schema_version: Annotated[Literal[2], BeforeValidator(_exact_int)]
+    root: str
+    kernel: Kernel
+    memory: Memory
+    numa: Numa
+    hugepages: Hugepages
+    thp: Thp | None
+    sysctl: dict[str, Int | str | None]
+    sysctl_sources: dict[str, SysctlSource]
+    tuned: Tuned | None
+    platform: Platform
+    pressure: Pressure | None
+    vmstat: dict[str, Int]
+    workloads: list[Workload]
+    memtune: MemtuneState
+    warnings: list[str]
+
+    @property
+    def workload_names(self) -> frozenset[str]:
+        return frozenset(workload.name for workload in self.workloads)
+
+
+class FactsError(ValueError):
+    """Facts that cannot be used: unreadable, not JSON, another schema version, or the wrong shape."""
+
+
+def parse_facts(data: Any, source: str = "<facts>") -> HostFacts:
+    """Validate a facts dict. Accepts the bare dict, ``{"memtune": ...}``, ``{"ansible_facts": {...}}``
+    (a module result) and an Ansible jsonfile fact cache entry (``{"ansible_memtune": ...}``)."""
+    if isinstance(data, dict) and "schema_version" not in data:
+        if isinstance(data.get("ansible_facts"), dict):
+            data = data["ansible_facts"]
+        for key in ("memtune", "ansible_memtune"):
+            if isinstance(data.get(key), dict):
+                data = data[key]
+                break
+    if not isinstance(data, dict):
+        raise FactsError(f"{source}: expected a JSON object with memtune facts")
+    version = data.get("schema_version")
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
+        raise FactsError(
+            f"{source}: facts schema_version {version!r}; this memtune reads version {SCHEMA_VERSION} "
+            "(probe the host again with the matching memtune.fleet collection)"
+        )
+    try:
+        return HostFacts.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()[:5]
+        )
+        raise FactsError(f"{source}: invalid facts: {problems}") from None
+
+
+def load_facts(path: Path) -> HostFacts:
+    """Read one host's facts from a JSON file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FactsError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FactsError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+    return parse_facts(data, str(path))

@@ -1,0 +1,2 @@
+"""What policies say: the policy model, loading YAML with its marks, sandboxed expressions and policy
+cases."""

@@ -1,0 +1,132 @@
+"""The probe under the target-side Python (3.8, the oldest memory_facts supports), standard library only:
+every captured tree, then copies of one with the hostile changes of issue 14 class 6. Run by
+test_probe_under_python38 in test_confined_probe.py (pytest is not installed for 3.8); by hand:
+    ~/.pyenv/versions/3.8.18/bin/python tests/unit/remote/probe/py38_hostile_trees.py
+Prints one line per tree and exits non-zero on the first expectation that fails."""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+)
+sys.path.insert(0, REPO)
+
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree  # noqa: E402
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import ProbeError, collect  # noqa: E402
+
+HOSTS = os.path.join(REPO, "tests", "fixtures", "hosts")
+
+
+def write(root, path, text):
+    full = os.path.join(root, path)
+    if os.path.lexists(full) and not os.path.isdir(full):
+        os.unlink(full)
+    with open(full, "w") as handle:
+        handle.write(text)
+
+
+def link(root, path, target):
+    full = os.path.join(root, path)
+    if os.path.isdir(full) and not os.path.islink(full):
+        shutil.rmtree(full)
+    elif os.path.lexists(full):
+        os.unlink(full)
+    os.symlink(target, full)
+
+
+def hostile(root, outside):
+    """-> [(what was done, check of the facts)]; each change applied to its own copy of ``root``."""
+    return [
+        (
+            "absolute link to a file outside",
+            lambda r: link(r, "proc/sys/vm/swappiness", outside),
+            lambda f: f["sysctl"]["vm.swappiness"] is None,
+        ),
+        (
+            "relative link climbing out",
+            lambda r: link(r, "proc/cmdline", "../" * 12 + outside.lstrip("/")),
+            lambda f: f["kernel"]["cmdline"] is None,
+        ),
+        (
+            "two-link loop",
+            lambda r: (link(r, "proc/meminfo", "loop"), link(r, "proc/loop", "meminfo")),
+            lambda f: "cannot read /proc/meminfo: Too many levels of symbolic links" in f["warnings"],
+        ),
+        (
+            "FIFO",
+            lambda r: (
+                os.unlink(os.path.join(r, "proc/sys/vm/swappiness")),
+                os.mkfifo(os.path.join(r, "proc/sys/vm/swappiness")),
+            ),
+            lambda f: "/proc/sys/vm/swappiness is a FIFO: not read" in f["warnings"],
+        ),
+        (
+            "huge file",
+            lambda r: os.truncate(os.path.join(r, "proc/cmdline"), 1 << 30),
+            lambda f: f["kernel"]["cmdline"] is None and any("larger than" in w for w in f["warnings"]),
+        ),
+        (
+            "absurd online range",
+            lambda r: write(r, "sys/devices/system/node/online", "0-4294967295"),
+            lambda f: f["numa"]["online"] == [0, 1],
+        ),
+        (
+            "bad node names",
+            lambda r: [
+                shutil.copytree(
+                    os.path.join(r, "sys/devices/system/node/node0"),
+                    os.path.join(r, "sys/devices/system/node", name),
+                )
+                for name in ("node\u0663", "node01", "node-1")
+            ],
+            lambda f: [node["id"] for node in f["numa"]["nodes"]] == [0, 1],
+        ),
+        (
+            "garbage sysctl",
+            lambda r: write(r, "proc/sys/vm/swappiness", "\u0663\n"),
+            lambda f: f["sysctl"]["vm.swappiness"] is None,
+        ),
+        (
+            "/sys only",
+            lambda r: shutil.rmtree(os.path.join(r, "proc")),
+            lambda f: f["memory"]["mem_total_kb"] == 6077484,
+        ),
+    ]
+
+
+def main():
+    count = 0
+    for host in sorted(os.listdir(HOSTS)):
+        facts = collect(Tree(os.path.join(HOSTS, host)))
+        json.dumps(facts, allow_nan=False)
+        assert facts["warnings"] == [], (host, facts["warnings"])
+        print(f"{host}: MemTotal {facts['memory']['mem_total_kb']} kB, {len(facts['numa']['nodes'])} nodes")
+        count += 1
+    work = tempfile.mkdtemp(prefix="memtune-py38-")
+    try:
+        outside = os.path.join(work, "secret")
+        write(work, "secret", "4242\n")
+        for index, (what, damage, check) in enumerate(hostile(os.path.join(HOSTS, "numa2"), outside)):
+            root = os.path.join(work, f"host{index}")
+            shutil.copytree(os.path.join(HOSTS, "numa2"), root, symlinks=True)
+            damage(root)
+            try:
+                facts = collect(Tree(root))
+            except ProbeError as exc:
+                sys.exit(f"{what}: ProbeError {exc}")
+            json.dumps(facts, allow_nan=False)
+            if not check(facts):
+                sys.exit(f"{what}: unexpected facts; warnings {facts['warnings']}")
+            print(f"{what}: ok")
+            count += 1
+    finally:
+        shutil.rmtree(work)
+    print(f"python {sys.version.split()[0]}: {count} trees probed")
+
+
+if __name__ == "__main__":
+    main()
