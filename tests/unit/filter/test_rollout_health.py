@@ -15,10 +15,10 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.memtune.fleet.plugins.filter.evidence import memory_rates, memory_sample
 from ansible_collections.memtune.fleet.plugins.filter.rollout_health import FilterModule, rollout_health
-from ansible_collections.memtune.fleet.plugins.module_utils._collect import collect
-from ansible_collections.memtune.fleet.plugins.module_utils._tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
 
-HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
+HOSTS = Path(__file__).resolve().parents[2] / "fixtures" / "hosts"
 # The role's defaults (roles/rollout/defaults/main.yml).
 DEFAULTS: dict[str, Any] = {"some_avg10_max": 10.0, "full_avg10_max": 5.0, "max_new_oom_kills": 0}
 
