@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint import (
     MISSING,
     fingerprint,
@@ -21,10 +19,9 @@ from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint i
 )
 from memtune import parse_facts, plan
 from memtune.policy.load import load_policy_file, load_policy_set
-from memtune.policy.model import PolicySet
+from memtune.policy.model import PolicySet, bundled_policy_dir
+from tests.support.trees import captured
 
-REPO = Path(__file__).resolve().parents[2]
-HOSTS = REPO / "tests" / "fixtures" / "hosts"
 KERNEL = {"kernel.version", "kernel.release"}
 NODES_NUMA2 = {
     "numa.online",
@@ -33,10 +30,6 @@ NODES_NUMA2 = {
     "numa.nodes[id=1].has_memory",
     "numa.nodes[id=1].mem_total_kb",
 }
-
-
-def raw_facts(host: str = "numa2") -> dict[str, Any]:
-    return collect(Tree(str(HOSTS / host)))
 
 
 def policy_set(tmp_path: Path, rules: list[dict[str, Any]]) -> PolicySet:
@@ -111,13 +104,13 @@ def test_a_plan_lists_exactly_the_facts_it_read(
 ) -> None:
     for rule in rules:
         rule.setdefault("source", "test")
-    desired = plan(parse_facts(raw_facts(), "numa2"), policy_set(tmp_path, rules), workloads=[])
+    desired = plan(parse_facts(captured("numa2"), "numa2"), policy_set(tmp_path, rules), workloads=[])
     assert set(desired.facts_read) == expected
 
 
 def test_detected_workloads_are_read_when_they_choose_the_layers(tmp_path: Path) -> None:
     rules = [{"name": "s", "source": "test", "sysctl": {"vm.swappiness": 10}}]
-    desired = plan(parse_facts(raw_facts(), "numa2"), policy_set(tmp_path, rules))
+    desired = plan(parse_facts(captured("numa2"), "numa2"), policy_set(tmp_path, rules))
     assert "workloads names" in desired.facts_read
 
 
@@ -126,7 +119,7 @@ def test_only_a_fact_the_plan_read_invalidates_it(tmp_path: Path) -> None:
         {"name": "m", "source": "test", "sysctl": {"vm.min_free_kbytes": "{{ percent_of_ram(1) }}"}},
         {"name": "p", "source": "test", "hugepages": [{"size": "2MiB", "count": 64}]},
     ]
-    raw = raw_facts()
+    raw = captured("numa2")
     desired = plan(parse_facts(raw, "numa2"), policy_set(tmp_path, rules), workloads=[])
     expected = fingerprint(raw, desired.facts_read)
     assert stale(raw, expected) == []
@@ -153,8 +146,8 @@ def test_only_a_fact_the_plan_read_invalidates_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize("host", ["firecracker", "small", "numa2", "numa3"])
 def test_every_path_the_bundled_policies_read_resolves_on_the_probes_facts(host: str) -> None:
     """The engine names facts in the grammar of the remote resolver: each one is found in the raw facts."""
-    raw = raw_facts(host)
-    policies = load_policy_set([REPO / "policies"])
+    raw = captured(host)
+    policies = load_policy_set([bundled_policy_dir()])
     facts = parse_facts(raw, host)
     inputs = {"postgresql_shared_buffers": 1 << 30, "kvm_guest_hugepages": 1 << 30, "oracle_sga": 1 << 30}
     for workload in sorted(policies.workloads):

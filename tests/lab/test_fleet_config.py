@@ -48,18 +48,19 @@ def test_list_keeps_an_empty_args_field(fleet: list[Guest]) -> None:
     assert list_lines(fleet).splitlines()[0] == "small|6.1||2048@0"
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("small 6.1\n", "fleet.conf:1: want 'name kernel MiB@cpus... \\[kernel args\\]'"),
-        ("# c\nsmall 6.1 2048\n", "fleet.conf:2: NUMA node '2048' is not MiB@cpus"),
-        ("small 6.1 2048@0 nokaslr 1024@1\n", "fleet.conf:1: NUMA node '1024@1' is not MiB@cpus .or follows"),
-        ("small 6.1 2048@x\n", "fleet.conf:1: NUMA node '2048@x' is not MiB@cpus"),
-        ("small 6.1 nokaslr\n", "fleet.conf:1: guest 'small' has no NUMA node"),
-    ],
-)
-def test_bad_fleet_lines_name_their_line(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+# a bad table, the line the error names, the message (a regular expression) after "fleet.conf:<line>: "
+BAD_TABLES = [
+    ("small 6.1\n", 1, "want 'name kernel MiB@cpus... \\[kernel args\\]'"),
+    ("# c\nsmall 6.1 2048\n", 2, "NUMA node '2048' is not MiB@cpus"),
+    ("small 6.1 2048@0 nokaslr 1024@1\n", 1, "NUMA node '1024@1' is not MiB@cpus .or follows"),
+    ("small 6.1 2048@x\n", 1, "NUMA node '2048@x' is not MiB@cpus"),
+    ("small 6.1 nokaslr\n", 1, "guest 'small' has no NUMA node"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "message"), BAD_TABLES)
+def test_bad_fleet_lines_name_their_line(text: str, line: int, message: str) -> None:
+    with pytest.raises(ValueError, match=f"fleet.conf:{line}: {message}"):
         parse_fleet(text)
 
 

@@ -14,7 +14,7 @@ import pytest
 import xmlschema
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.ansible_run import BIN, REPO, ansible_env, run_module
+from tests.support.ansible_run import REPO, ansible_playbook, run_module
 from tests.support.apply_guard import HostState, host_guard
 
 from .test_tune_live import policy_dir, tune
@@ -92,14 +92,7 @@ def playbook(
         "memtune_report_dir": str(tmp_path / "report"),
         **extra,
     }
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "playbooks/audit.yml", "-e", json.dumps(variables), *options],
-        cwd=REPO,
-        env=ansible_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return ansible_playbook("playbooks/audit.yml", "-e", json.dumps(variables), *options)
 
 
 def test_the_playbook_writes_one_fleet_report_and_fails_on_drift(

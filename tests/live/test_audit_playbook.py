@@ -4,13 +4,12 @@ the unreachable one as an error in each format, and the play fails (bad input wi
 from __future__ import annotations
 
 import json
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.ansible_run import BIN, REPO, ansible_env
+from tests.support.ansible_run import REPO, ansible_playbook
 
 
 def test_an_unreachable_host_is_reported_beside_the_others(tmp_path: Path) -> None:
@@ -32,21 +31,8 @@ def test_an_unreachable_host_is_reported_beside_the_others(tmp_path: Path) -> No
         )
     )
     report = tmp_path / "report"
-    done = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            "-i",
-            str(inventory),
-            "playbooks/audit.yml",
-            "-e",
-            json.dumps({"memtune_report_dir": str(report)}),
-        ],
-        cwd=REPO,
-        env={**ansible_env(), "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    variables = json.dumps({"memtune_report_dir": str(report)})
+    done = ansible_playbook("-i", inventory, "playbooks/audit.yml", "-e", variables, home=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     document = json.loads((report / "memtune-audit.json").read_text())
     assert [host["host"] for host in document["hosts"]] == ["localhost"]
@@ -71,21 +57,8 @@ def _audit_unreachable_fleet(tmp_path: Path, *extra: str) -> str:
     this machine's kernel, which other tests change."""
     inventory = tmp_path / "hosts.ini"
     inventory.write_text("down ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh\n")
-    done = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            "-i",
-            str(inventory),
-            str(REPO / "playbooks" / "audit.yml"),
-            *FAIL_ON_DRIFT_OFF,
-            *extra,
-        ],
-        cwd=tmp_path,
-        env={**ansible_env(), "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    audit = REPO / "playbooks" / "audit.yml"
+    done = ansible_playbook("-i", inventory, audit, *FAIL_ON_DRIFT_OFF, *extra, cwd=tmp_path, home=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     (recap,) = [line for line in done.stdout.splitlines() if line.startswith("down ")]
     return recap

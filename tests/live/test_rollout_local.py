@@ -13,7 +13,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser
 
-from tests.support.ansible_run import BIN, REPO, ansible_env
+from tests.support.ansible_run import REPO, ansible_playbook
 from tests.support.apply_guard import HostState, host_guard
 from tests.support.browser import browser, open_page, screenshot
 
@@ -30,14 +30,7 @@ def rollout(tmp_path: Path, *extra: str, **variables: Any) -> tuple[subprocess.C
         "rollout_evidence_window_seconds": 1,
         **variables,
     }
-    done = subprocess.run(
-        [str(BIN / "ansible-playbook"), "playbooks/rollout.yml", "-e", json.dumps(variables), *extra],
-        cwd=REPO,
-        env=ansible_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = ansible_playbook("playbooks/rollout.yml", "-e", json.dumps(variables), *extra, timeout=600)
     return done, report
 
 

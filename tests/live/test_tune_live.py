@@ -4,13 +4,12 @@ with a single remote call, roll back. Every value it touches is restored afterwa
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.ansible_run import BIN, REPO, adhoc, ansible_env
+from tests.support.ansible_run import adhoc, ansible_playbook
 from tests.support.apply_guard import NODES, THP, HostState, host_guard, thp_choice
 
 pytestmark = pytest.mark.root
@@ -115,21 +114,8 @@ def test_bad_policy_fails_with_its_location_and_changes_nothing(
 
 
 def test_playbook_in_check_mode_shows_the_plan(host_guard: HostState, policy_dir: Path) -> None:
-    done = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            "playbooks/tune.yml",
-            "--check",
-            "--diff",
-            "-e",
-            json.dumps({"memtune_policies": [str(policy_dir)]}),
-        ],
-        cwd=REPO,
-        env=ansible_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    variables = json.dumps({"memtune_policies": [str(policy_dir)]})
+    done = ansible_playbook("playbooks/tune.yml", "--check", "--diff", "-e", variables)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"({policy_dir / 'baseline.yml'}:" in done.stdout and " swappiness)" in done.stdout
     assert "hugepages 2048 kB per node {'0': 32}" in done.stdout

@@ -27,6 +27,27 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
+def ansible_playbook(
+    *args: str | Path,
+    cwd: Path = REPO,
+    home: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: int = 300,
+) -> subprocess.CompletedProcess[str]:
+    """`ansible-playbook` with ``args`` (playbooks/... names resolve from the default ``cwd``, the checkout)
+    under ansible_env() and ``env``, with HOME at ``home`` if given, its output captured; it may fail: the
+    caller checks its returncode."""
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), *map(str, args)],
+        cwd=cwd,
+        env={**ansible_env(), **({"HOME": str(home)} if home else {}), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def adhoc(
     hosts: str, module: str, args: str = "", *extra: str, timeout: int = 300
 ) -> tuple[dict[str, dict[str, Any]], subprocess.CompletedProcess[str]]:

@@ -17,6 +17,11 @@ HOSTS = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
 Entry = tuple[str, int, str]  # (path, line, value)
 
 
+def captured(host: str) -> Any:
+    """The probe's facts of captured ``host``, read in place."""
+    return collect(Tree(str(HOSTS / host)))
+
+
 def sysctl_files(sources: dict[str, list[Entry]]) -> dict[str, str]:
     """{key: [(path, line, value)]} -> {path: text} with ``key = value`` on each given line."""
     lines: dict[str, dict[int, str]] = defaultdict(dict)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,10 @@ import xmlschema
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.ansible_run import BIN, ansible_env
-
-from .test_cli_memtune import CAPTURED, POLICIES, REPO, facts_dir, run
+from tests.support.ansible_run import ansible_playbook
+from tests.support.cli import CAPTURED, POLICIES, REPO, REPORT_SCHEMA, facts_dir, run
 
 __all__ = ["facts_dir"]
-REPORT_SCHEMA = jsonschema.Draft202012Validator(
-    json.loads((REPO / "schemas" / "report.schema.json").read_text())
-)
 OURS = "/etc/sysctl.d/90-memtune.conf"
 
 
@@ -259,21 +254,8 @@ def test_the_ci_examples_run_against_a_saved_fleet(example: str, facts_dir: Path
 def test_audit_of_a_real_ansible_jsonfile_fact_cache(tmp_path: Path) -> None:
     """The snapshot docs/audit.md tells CI users to save: probe.yml with Ansible's jsonfile fact cache."""
     cache = tmp_path / "fleet-facts"
-    env = {
-        **ansible_env(),
-        "ANSIBLE_CACHE_PLUGIN": "jsonfile",
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
-        "HOME": str(tmp_path),
-    }
-    done = subprocess.run(
-        [str(BIN / "ansible-playbook"), "playbooks/probe.yml"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    env = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache)}
+    done = ansible_playbook("playbooks/probe.yml", env=env, home=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     result = run("audit", "--facts", cache, "--format", "json")
     assert result.exit_code in (0, 1), result.stderr

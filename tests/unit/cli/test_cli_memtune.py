@@ -7,34 +7,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
-from memtune.cli.main import app
+from tests.support.cli import CAPTURED, POLICIES, REPO, facts_dir, run, write_vars
 
-REPO = Path(__file__).resolve().parents[3]
-POLICIES = REPO / "policies"
-CAPTURED = ("firecracker", "small", "numa2", "numa3")
-
-
-def run(*args: str | Path) -> Any:
-    return CliRunner().invoke(app, [str(arg) for arg in args])
-
-
-@pytest.fixture(scope="module")
-def facts_dir(tmp_path_factory: pytest.TempPathFactory, fixture_hosts: Path) -> Path:
-    """One facts JSON per captured host, as `memory_facts` returns them (wrapped in ansible_facts)."""
-    directory = tmp_path_factory.mktemp("facts")
-    for name in CAPTURED:
-        facts = collect(Tree(str(fixture_hosts / name)))
-        (directory / f"{name}.json").write_text(json.dumps({"ansible_facts": {"memtune": facts}}))
-    return directory
+__all__ = ["facts_dir"]
 
 
 @pytest.fixture(scope="module")
@@ -217,14 +197,11 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_inline_policies_from_vars(facts_dir: Path, tmp_path: Path) -> None:
-    variables = tmp_path / "vars.yml"
-    variables.write_text(
-        "small:\n"
-        "  group_names: [db]\n"
-        "  memtune_group_policies:\n"
-        "    - rules: [{name: ours, sysctl: {vm.swappiness: 11}}]\n"
-        "  memtune_host_policy:\n"
-        "    rules: [{name: mine, sysctl: {vm.max_map_count: 300000}}]\n"
+    ours = {"name": "ours", "sysctl": {"vm.swappiness": 11}}
+    mine = {"name": "mine", "sysctl": {"vm.max_map_count": 300000}}
+    host = {"group_names": ["db"], "memtune_group_policies": [{"rules": [ours]}]}
+    variables = write_vars(
+        tmp_path / "vars.yml", {"small": {**host, "memtune_host_policy": {"rules": [mine]}}}
     )
     result = run("plan", "--facts", facts_dir / "small.json", "--vars", variables, "--format", "json")
     assert result.exit_code == 0, result.stderr
@@ -232,9 +209,8 @@ def test_inline_policies_from_vars(facts_dir: Path, tmp_path: Path) -> None:
     assert sysctl["vm.swappiness"]["value"] == 11
     assert sysctl["vm.swappiness"]["provenance"]["file"] == f"{variables}:small.memtune_group_policies[0]"
     assert sysctl["vm.max_map_count"]["provenance"]["layer"] == "host"
-    variables.write_text(
-        "small:\n  memtune_host_policy:\n    rules: [{name: mine, sysctl: {vm.swapiness: 1}}]\n"
-    )
+    mine["sysctl"] = {"vm.swapiness": 1}
+    write_vars(variables, {"small": {"memtune_host_policy": {"rules": [mine]}}})
     bad = run("plan", "--facts", facts_dir / "small.json", "--vars", variables)
     assert bad.exit_code == 2
     assert bad.stderr == (

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from memtune.cli.main import app
+from tests.support.cli import run, write_vars
 from tests.support.trees import collect_with
 
 PROCESSES = {
@@ -22,10 +21,6 @@ PROCESSES = {
 }
 
 
-def run(*args: str | Path) -> Any:
-    return CliRunner().invoke(app, [str(arg) for arg in args])
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Path:
     facts = collect_with("numa2", files=PROCESSES)
@@ -33,6 +28,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("facts")
     (directory / "k8s-pg.json").write_text(json.dumps({"ansible_facts": {"memtune": facts}}))
     return directory / "k8s-pg.json"
+
+
+def host_rule(tmp_path: Path, **rule: Any) -> Path:
+    """Inventory variables giving the node a host policy of one ``rule``."""
+    return write_vars(tmp_path / "vars.yml", {"k8s-pg": {"memtune_host_policy": {"rules": [rule]}}})
 
 
 def test_plan_fails_with_the_kubelet_conflict(node: Path) -> None:
@@ -51,14 +51,9 @@ def test_audit_reports_the_conflict_as_the_hosts_error(node: Path) -> None:
 
 
 def test_a_host_layer_settles_it_and_explain_shows_both_sources(node: Path, tmp_path: Path) -> None:
-    host_vars = tmp_path / "vars.yml"
-    host_vars.write_text(
-        "k8s-pg:\n"
-        "  memtune_host_policy:\n"
-        "    rules:\n"
-        "      - name: overcommit-for-postgres\n"
-        "        source: the team's decision for this node (ticket 1234)\n"
-        "        sysctl: {vm.overcommit_memory: 1}\n"
+    decision = "the team's decision for this node (ticket 1234)"
+    host_vars = host_rule(
+        tmp_path, name="overcommit-for-postgres", source=decision, sysctl={"vm.overcommit_memory": 1}
     )
     planned = run("plan", "--facts", node, "--vars", host_vars, "--format", "json")
     assert planned.exit_code == 0, planned.output
@@ -76,14 +71,7 @@ def test_a_host_layer_settles_it_and_explain_shows_both_sources(node: Path, tmp_
 
 
 def test_a_host_layer_may_override_the_kubelet_on_purpose(node: Path, tmp_path: Path) -> None:
-    host_vars = tmp_path / "vars.yml"
-    host_vars.write_text(
-        "k8s-pg:\n"
-        "  memtune_host_policy:\n"
-        "    rules:\n"
-        "      - name: strict-overcommit\n"
-        "        sysctl: {vm.overcommit_memory: 2}\n"
-    )
+    host_vars = host_rule(tmp_path, name="strict-overcommit", sysctl={"vm.overcommit_memory": 2})
     planned = run("plan", "--facts", node, "--vars", host_vars)
     assert planned.exit_code == 0, planned.output
     warning = "vm.overcommit_memory is set by the kubelet itself; the host layer overrides it on purpose"

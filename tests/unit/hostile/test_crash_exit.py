@@ -123,27 +123,28 @@ def test_ctrl_c_exits_130_without_worker_tracebacks(tmp_path: Path, captured: di
     assert stderr.strip() == "interrupted"
 
 
+def action_raising(error: Exception) -> Any:
+    """An action whose run, wrapped as the actions' are (fail_on_bug), raises ``error``."""
+
+    class Action:
+        @tune.fail_on_bug
+        def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+            raise error
+
+    return Action()
+
+
 def test_actions_fail_the_task_with_the_message() -> None:
     for module in (tune, audit, fleet_report):
         assert getattr(module.ActionModule.run, "__wrapped__", None) is not None, module.__name__
 
-    class Broken:
-        @tune.fail_on_bug
-        def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-            raise KeyError("facts")
-
     with pytest.raises(AnsibleActionFail, match=r"memtune internal error \(a bug.*KeyError: 'facts'.*-vvv"):
-        Broken().run()
+        action_raising(KeyError("facts")).run()
 
 
 def test_actions_pass_their_own_failures_through() -> None:
-    class Refusing:
-        @tune.fail_on_bug
-        def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-            raise AnsibleActionFail("policy error for db01: x.yml:3: bad")
-
     with pytest.raises(AnsibleActionFail, match=r"^policy error for db01"):
-        Refusing().run()
+        action_raising(AnsibleActionFail("policy error for db01: x.yml:3: bad")).run()
 
 
 @pytest.fixture

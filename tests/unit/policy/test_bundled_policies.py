@@ -22,148 +22,100 @@ from memtune.policy.model import PolicySet
 # sysctls (tuned/plugins/plugin_vm.py); "includes" follows the profile's include= line.
 TUNED = "https://github.com/redhat-performance/tuned/blob/master/profiles"
 Source = tuple[str, dict[str, Any], str]
+
+
+def vendor(where: str, values: dict[str, Any] | None = None) -> Source:
+    """A vendor's documented value(s), said at ``where``."""
+    return ("vendor", values or {}, where)
+
+
+def memtune(where: str, values: dict[str, Any] | None = None) -> Source:
+    """memtune's own heuristic (the rule must give its rationale), grounded in ``where``."""
+    return ("memtune", values or {}, where)
+
+
+def tuned(profile: str, values: dict[str, Any] | None = None) -> Source:
+    """A value of TuneD's ``profile`` (its tuned.conf)."""
+    return vendor(f"{TUNED}/{profile}/tuned.conf", values)
+
+
 SOURCES: dict[tuple[str, str], Source] = {
-    ("baseline", "swappiness"): (
-        "vendor",
-        {"vm.swappiness": 10},
-        f"{TUNED}/throughput-performance/tuned.conf",
+    ("baseline", "swappiness"): tuned("throughput-performance", {"vm.swappiness": 10}),
+    ("baseline", "watermarks"): memtune("min-free-kbytes"),  # an expression: see below
+    ("baseline", "kswapd-gap"): memtune("watermark-scale-factor", {"vm.watermark_scale_factor": 100}),
+    ("baseline", "numa-balancing"): memtune("kernel.html#numa-balancing", {"kernel.numa_balancing": 1}),
+    ("postgresql", "huge-pages-from-shared-buffers"): vendor("kernel-resources.html#LINUX-HUGE-PAGES"),
+    ("postgresql", "huge-pages"): vendor("kernel-resources.html#LINUX-HUGE-PAGES"),
+    ("postgresql", "swappiness"): tuned("postgresql", {"vm.swappiness": 3}),
+    ("postgresql", "no-thp"): tuned("postgresql", {"thp.enabled": "never"}),
+    ("postgresql", "writeback"): tuned(
+        "postgresql", {"vm.dirty_background_bytes": 67108864, "vm.dirty_bytes": 536870912}
     ),
-    ("baseline", "watermarks"): ("memtune", {}, "min-free-kbytes"),  # an expression: see below
-    ("baseline", "kswapd-gap"): ("memtune", {"vm.watermark_scale_factor": 100}, "watermark-scale-factor"),
-    ("baseline", "numa-balancing"): ("memtune", {"kernel.numa_balancing": 1}, "kernel.html#numa-balancing"),
-    ("postgresql", "huge-pages-from-shared-buffers"): (
-        "vendor",
-        {},
-        "kernel-resources.html#LINUX-HUGE-PAGES",
+    ("postgresql", "overcommit"): vendor(
+        "kernel-resources.html#LINUX-MEMORY-OVERCOMMIT", {"vm.overcommit_memory": 2}
     ),
-    ("postgresql", "huge-pages"): ("vendor", {}, "kernel-resources.html#LINUX-HUGE-PAGES"),
-    ("postgresql", "swappiness"): ("vendor", {"vm.swappiness": 3}, f"{TUNED}/postgresql/tuned.conf"),
-    ("postgresql", "no-thp"): ("vendor", {"thp.enabled": "never"}, f"{TUNED}/postgresql/tuned.conf"),
-    ("postgresql", "writeback"): (
-        "vendor",
-        {"vm.dirty_background_bytes": 67108864, "vm.dirty_bytes": 536870912},
-        f"{TUNED}/postgresql/tuned.conf",
+    ("postgresql", "overcommit-ratio"): vendor("knowledge.enterprisedb.com", {"vm.overcommit_ratio": 80}),
+    ("mysql", "swappiness"): vendor("mariadb.com/kb/en/configuring-swappiness", {"vm.swappiness": 1}),
+    ("mysql", "large-pages"): vendor("dev.mysql.com/doc/refman/8.4/en/large-page-support.html"),
+    ("redis", "overcommit"): vendor(
+        "redis.io/docs/latest/operate/oss_and_stack", {"vm.overcommit_memory": 1}
     ),
-    ("postgresql", "overcommit"): (
-        "vendor",
-        {"vm.overcommit_memory": 2},
-        "kernel-resources.html#LINUX-MEMORY-OVERCOMMIT",
+    ("redis", "no-thp"): vendor("redis.io/docs/latest/operate/oss_and_stack", {"thp.enabled": "never"}),
+    ("mongodb", "thp-off-before-8"): vendor(
+        "disable-transparent-huge-pages", {"thp.enabled": "never", "thp.defrag": "never"}
     ),
-    ("postgresql", "overcommit-ratio"): ("vendor", {"vm.overcommit_ratio": 80}, "knowledge.enterprisedb.com"),
-    ("mysql", "swappiness"): ("vendor", {"vm.swappiness": 1}, "mariadb.com/kb/en/configuring-swappiness"),
-    ("mysql", "large-pages"): ("vendor", {}, "dev.mysql.com/doc/refman/8.4/en/large-page-support.html"),
-    ("redis", "overcommit"): (
-        "vendor",
-        {"vm.overcommit_memory": 1},
-        "redis.io/docs/latest/operate/oss_and_stack",
+    ("mongodb", "thp-off-version-unknown"): vendor(
+        "disable-transparent-huge-pages", {"thp.enabled": "never", "thp.defrag": "never"}
     ),
-    ("redis", "no-thp"): ("vendor", {"thp.enabled": "never"}, "redis.io/docs/latest/operate/oss_and_stack"),
-    ("mongodb", "thp-off-before-8"): (
-        "vendor",
-        {"thp.enabled": "never", "thp.defrag": "never"},
-        "disable-transparent-huge-pages",
-    ),
-    ("mongodb", "thp-off-version-unknown"): (
-        "vendor",
-        {"thp.enabled": "never", "thp.defrag": "never"},
-        "disable-transparent-huge-pages",
-    ),
-    ("mongodb", "thp-on-from-8"): (
-        "vendor",
-        {"thp.enabled": "always", "thp.defrag": "defer+madvise", "thp.khugepaged_max_ptes_none": 0},
+    ("mongodb", "thp-on-from-8"): vendor(
         "tcmalloc-performance",
+        {"thp.enabled": "always", "thp.defrag": "defer+madvise", "thp.khugepaged_max_ptes_none": 0},
     ),
-    ("mongodb", "overcommit-from-8"): ("vendor", {"vm.overcommit_memory": 1}, "tcmalloc-performance"),
-    ("mongodb", "zone-reclaim"): ("vendor", {"vm.zone_reclaim_mode": 0}, "production-notes"),
-    ("mongodb", "swappiness"): ("vendor", {"vm.swappiness": 1}, "production-notes"),
-    ("mongodb", "map-count"): ("memtune", {"vm.max_map_count": 262144}, "production-notes"),
-    ("elasticsearch", "map-count"): (
-        "vendor",
-        {"vm.max_map_count": 1048576},
-        "self-managed/vm-max-map-count",
+    ("mongodb", "overcommit-from-8"): vendor("tcmalloc-performance", {"vm.overcommit_memory": 1}),
+    ("mongodb", "zone-reclaim"): vendor("production-notes", {"vm.zone_reclaim_mode": 0}),
+    ("mongodb", "swappiness"): vendor("production-notes", {"vm.swappiness": 1}),
+    ("mongodb", "map-count"): memtune("production-notes", {"vm.max_map_count": 262144}),
+    ("elasticsearch", "map-count"): vendor("self-managed/vm-max-map-count", {"vm.max_map_count": 1048576}),
+    ("elasticsearch", "swappiness"): vendor("setup-configuration-memory", {"vm.swappiness": 1}),
+    ("kafka", "swappiness"): vendor("charmed-kafka-reference-performace-tuning", {"vm.swappiness": 1}),
+    ("kafka", "writeback"): vendor(
+        "charmed-kafka-reference-performace-tuning", {"vm.dirty_background_ratio": 5, "vm.dirty_ratio": 80}
     ),
-    ("elasticsearch", "swappiness"): ("vendor", {"vm.swappiness": 1}, "setup-configuration-memory"),
-    ("kafka", "swappiness"): ("vendor", {"vm.swappiness": 1}, "charmed-kafka-reference-performace-tuning"),
-    ("kafka", "writeback"): (
-        "vendor",
-        {"vm.dirty_background_ratio": 5, "vm.dirty_ratio": 80},
-        "charmed-kafka-reference-performace-tuning",
+    ("kafka", "map-count"): memtune(
+        "charmed-kafka-reference-performace-tuning", {"vm.max_map_count": 262144}
     ),
-    ("kafka", "map-count"): (
-        "memtune",
-        {"vm.max_map_count": 262144},
-        "charmed-kafka-reference-performace-tuning",
+    ("kvm_host", "swappiness"): tuned("virtual-host", {"vm.swappiness": 10}),
+    ("kvm_host", "writeback"): tuned("virtual-host", {"vm.dirty_background_ratio": 5, "vm.dirty_ratio": 40}),
+    ("kvm_host", "guest-hugepages"): vendor("hugetlbpage.html"),
+    ("kvm_host", "guest-hugepages-1g"): vendor("hugetlbpage.html"),
+    ("kubernetes", "kubelet-tunables"): vendor(
+        "pkg/kubelet/cm/container_manager_linux.go", {"vm.overcommit_memory": 1, "vm.panic_on_oom": 0}
     ),
-    ("kvm_host", "swappiness"): ("vendor", {"vm.swappiness": 10}, f"{TUNED}/virtual-host/tuned.conf"),
-    ("kvm_host", "writeback"): (
-        "vendor",
-        {"vm.dirty_background_ratio": 5, "vm.dirty_ratio": 40},
-        f"{TUNED}/virtual-host/tuned.conf",
+    ("kubernetes", "swap-before-1.34"): vendor("swap-memory-management"),
+    ("kubernetes", "swap-from-1.34"): vendor("swap-memory-management"),
+    ("kubernetes", "swap-version-unknown"): vendor("swap-memory-management"),
+    ("kubernetes", "map-count"): vendor("cloud-on-k8s/virtual-memory", {"vm.max_map_count": 1048576}),
+    ("kubernetes", "hugepages-per-node"): vendor("scheduling-hugepages"),
+    ("oracle", "sga-hugepages"): vendor("restrictions-for-hugepages"),
+    ("oracle", "no-thp"): vendor("21/cwlin/disabling-transparent-hugepages.html", {"thp.enabled": "never"}),
+    ("oracle", "thp-madvise-uek7"): vendor(
+        "23/cwlin/disabling-transparent-hugepages.html", {"thp.enabled": "madvise"}
     ),
-    ("kvm_host", "guest-hugepages"): ("vendor", {}, "hugetlbpage.html"),
-    ("kvm_host", "guest-hugepages-1g"): ("vendor", {}, "hugetlbpage.html"),
-    ("kubernetes", "kubelet-tunables"): (
-        "vendor",
-        {"vm.overcommit_memory": 1, "vm.panic_on_oom": 0},
-        "pkg/kubelet/cm/container_manager_linux.go",
+    ("oracle", "numa-balancing"): tuned("oracle", {"kernel.numa_balancing": 0}),
+    ("oracle", "swappiness"): tuned("oracle", {"vm.swappiness": 10}),
+    ("oracle", "writeback"): tuned("oracle", {"vm.dirty_background_ratio": 3, "vm.dirty_ratio": 40}),
+    ("sap_hana", "thp-madvise"): tuned("sap-hana", {"thp.enabled": "madvise"}),
+    ("sap_hana", "writeback"): tuned("sap-hana", {"vm.dirty_background_ratio": 10, "vm.dirty_ratio": 40}),
+    ("sap_hana", "numa-balancing"): tuned("sap-hana", {"kernel.numa_balancing": 0}),
+    ("sap_hana", "swappiness"): tuned("sap-hana", {"vm.swappiness": 10}),
+    ("hpc_compute", "zone-reclaim"): tuned("hpc-compute", {"vm.zone_reclaim_mode": 1}),
+    ("hpc_compute", "numa-balancing"): tuned("hpc-compute", {"kernel.numa_balancing": 0}),
+    ("hpc_compute", "thp-always"): tuned("hpc-compute", {"thp.enabled": "always"}),
+    ("hpc_compute", "min-free"): tuned("hpc-compute", {"vm.min_free_kbytes": 135168}),
+    ("hpc_compute", "writeback"): tuned(
+        "latency-performance", {"vm.dirty_background_ratio": 3, "vm.dirty_ratio": 10}
     ),
-    ("kubernetes", "swap-before-1.34"): ("vendor", {}, "swap-memory-management"),
-    ("kubernetes", "swap-from-1.34"): ("vendor", {}, "swap-memory-management"),
-    ("kubernetes", "swap-version-unknown"): ("vendor", {}, "swap-memory-management"),
-    ("kubernetes", "map-count"): ("vendor", {"vm.max_map_count": 1048576}, "cloud-on-k8s/virtual-memory"),
-    ("kubernetes", "hugepages-per-node"): ("vendor", {}, "scheduling-hugepages"),
-    ("oracle", "sga-hugepages"): ("vendor", {}, "restrictions-for-hugepages"),
-    ("oracle", "no-thp"): (
-        "vendor",
-        {"thp.enabled": "never"},
-        "21/cwlin/disabling-transparent-hugepages.html",
-    ),
-    ("oracle", "thp-madvise-uek7"): (
-        "vendor",
-        {"thp.enabled": "madvise"},
-        "23/cwlin/disabling-transparent-hugepages.html",
-    ),
-    ("oracle", "numa-balancing"): ("vendor", {"kernel.numa_balancing": 0}, f"{TUNED}/oracle/tuned.conf"),
-    ("oracle", "swappiness"): ("vendor", {"vm.swappiness": 10}, f"{TUNED}/oracle/tuned.conf"),
-    ("oracle", "writeback"): (
-        "vendor",
-        {"vm.dirty_background_ratio": 3, "vm.dirty_ratio": 40},
-        f"{TUNED}/oracle/tuned.conf",
-    ),
-    ("sap_hana", "thp-madvise"): ("vendor", {"thp.enabled": "madvise"}, f"{TUNED}/sap-hana/tuned.conf"),
-    ("sap_hana", "writeback"): (
-        "vendor",
-        {"vm.dirty_background_ratio": 10, "vm.dirty_ratio": 40},
-        f"{TUNED}/sap-hana/tuned.conf",
-    ),
-    ("sap_hana", "numa-balancing"): ("vendor", {"kernel.numa_balancing": 0}, f"{TUNED}/sap-hana/tuned.conf"),
-    ("sap_hana", "swappiness"): ("vendor", {"vm.swappiness": 10}, f"{TUNED}/sap-hana/tuned.conf"),
-    ("hpc_compute", "zone-reclaim"): (
-        "vendor",
-        {"vm.zone_reclaim_mode": 1},
-        f"{TUNED}/hpc-compute/tuned.conf",
-    ),
-    ("hpc_compute", "numa-balancing"): (
-        "vendor",
-        {"kernel.numa_balancing": 0},
-        f"{TUNED}/hpc-compute/tuned.conf",
-    ),
-    ("hpc_compute", "thp-always"): ("vendor", {"thp.enabled": "always"}, f"{TUNED}/hpc-compute/tuned.conf"),
-    ("hpc_compute", "min-free"): (
-        "vendor",
-        {"vm.min_free_kbytes": 135168},
-        f"{TUNED}/hpc-compute/tuned.conf",
-    ),
-    ("hpc_compute", "writeback"): (
-        "vendor",
-        {"vm.dirty_background_ratio": 3, "vm.dirty_ratio": 10},
-        f"{TUNED}/latency-performance/tuned.conf",
-    ),
-    ("hpc_compute", "swappiness"): (
-        "vendor",
-        {"vm.swappiness": 10},
-        f"{TUNED}/latency-performance/tuned.conf",
-    ),
+    ("hpc_compute", "swappiness"): tuned("latency-performance", {"vm.swappiness": 10}),
 }
 
 

@@ -14,9 +14,8 @@ import pytest
 from playwright.sync_api import Browser
 
 from memtune.report.html import page
-from tests.support.browser import browser, expected_cells, open_page, screenshot, shown_cells
-from tests.unit.cli.test_cli_audit import REPORT_SCHEMA
-from tests.unit.cli.test_cli_memtune import CAPTURED, POLICIES, facts_dir, run
+from tests.support.browser import Opened, browser, expected_cells, open_page, screenshot, shown_cells
+from tests.support.cli import CAPTURED, POLICIES, REPORT_SCHEMA, facts_dir, run
 
 __all__ = ["browser", "facts_dir"]
 GROUPS = {"small": ["web"], "numa2": ["db", "numa"], "numa3": ["db", "numa"]}
@@ -41,11 +40,17 @@ def audited(facts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return html_file, report
 
 
-def test_the_heat_map_has_one_cell_per_host_and_knob_with_its_kind(
-    browser: Browser, audited: tuple[Path, dict[str, Any]]
-) -> None:
+@pytest.fixture
+def fleet_page(browser: Browser, audited: tuple[Path, dict[str, Any]]) -> tuple[Opened, Path, dict[str, Any]]:
+    """The audit's page opened in the browser, its file and its JSON report."""
     html_file, report = audited
-    opened = open_page(browser, html_file)
+    return open_page(browser, html_file), html_file, report
+
+
+def test_the_heat_map_has_one_cell_per_host_and_knob_with_its_kind(
+    fleet_page: tuple[Opened, Path, dict[str, Any]],
+) -> None:
+    opened, html_file, report = fleet_page
     expected = expected_cells(report)
     knobs = {knob for _, knob in expected}
     shown = shown_cells(opened)
@@ -64,10 +69,9 @@ def test_the_heat_map_has_one_cell_per_host_and_knob_with_its_kind(
 
 
 def test_filtering_by_kind_hides_the_hosts_without_it(
-    browser: Browser, audited: tuple[Path, dict[str, Any]]
+    fleet_page: tuple[Opened, Path, dict[str, Any]],
 ) -> None:
-    html_file, report = audited
-    opened = open_page(browser, html_file)
+    opened, _, report = fleet_page
     with_boot_drift = {host for (host, _), kind in expected_cells(report).items() if kind == "boot_drift"}
     assert 0 < len(with_boot_drift) < len(CAPTURED)
     opened.page.select_option("#kind-filter", "boot_drift")
@@ -83,10 +87,9 @@ def test_filtering_by_kind_hides_the_hosts_without_it(
 
 
 def test_sorting_by_failing_knobs_puts_the_most_drifted_host_first(
-    browser: Browser, audited: tuple[Path, dict[str, Any]]
+    fleet_page: tuple[Opened, Path, dict[str, Any]],
 ) -> None:
-    html_file, _ = audited
-    opened = open_page(browser, html_file)
+    opened, _, _ = fleet_page
     opened.page.click("button[data-sort=failing]")
     counts = opened.page.eval_on_selector_all("#heatmap td.count", "cells => cells.map(c => +c.textContent)")
     assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
@@ -94,10 +97,9 @@ def test_sorting_by_failing_knobs_puts_the_most_drifted_host_first(
 
 
 def test_a_hosts_detail_shows_its_provenance_and_memory(
-    browser: Browser, audited: tuple[Path, dict[str, Any]]
+    browser: Browser, fleet_page: tuple[Opened, Path, dict[str, Any]]
 ) -> None:
-    html_file, report = audited
-    opened = open_page(browser, html_file)
+    opened, html_file, report = fleet_page
     opened.page.click("#heatmap tr[data-host=numa2] button.host")
     assert opened.page.url.endswith("#host=numa2")
     detail = opened.page.inner_text("#detail")

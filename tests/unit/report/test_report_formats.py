@@ -14,8 +14,6 @@ import pytest
 import xmlschema
 from prometheus_client.parser import text_string_to_metric_families
 
-from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
 from memtune import load_policy_set, parse_facts, plan
 from memtune.audit.baseline import Movement
 from memtune.audit.drift import Kind, drift
@@ -31,9 +29,9 @@ from memtune.report import (
     report_json_schema,
 )
 from memtune.report.markdown import MARKDOWN_HOSTS
+from tests.support.trees import captured
 
 REPO = Path(__file__).resolve().parents[3]
-HOSTS = REPO / "tests" / "fixtures" / "hosts"
 # A host name with every character the formats must escape.
 ODD_HOST = 'odd"host\\with <xml> & | pipes'
 
@@ -42,7 +40,7 @@ def _report(baseline: str | None = "baseline.json") -> FleetReport:
     policies = load_policy_set([bundled_policy_dir()])
     results = []
     for name in ("firecracker", "small", "numa2", "numa3"):
-        facts = parse_facts(collect(Tree(str(HOSTS / name))), name)
+        facts = parse_facts(captured(name), name)
         host = ODD_HOST if name == "small" else name
         results.append(host_result(drift(plan(facts, policies, host=host), facts, host)))
     errors = [HostError(host="gone", message="gone.json:1:2: not JSON: Expecting value")]
@@ -188,7 +186,7 @@ def test_a_clean_fleet_exits_0_and_drift_1() -> None:
 @pytest.mark.parametrize("form", list(Format))
 def test_every_format_reports_a_leftover(form: Format) -> None:
     """Issue 13: the leftover kind (a value memtune set that the plan dropped) reaches every renderer."""
-    data = collect(Tree(str(HOSTS / "numa2")))
+    data = captured("numa2")
     generation = {"id": 4, "time": None, "action": "apply", "plan_hash": None, "items": ["vm.oom_dump_tasks"]}
     data["memtune"]["ledger"] = {
         "path": "/var/lib/memtune/ledger.json",

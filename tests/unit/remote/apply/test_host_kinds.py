@@ -5,10 +5,7 @@ probe reads the tree again and the audit finds nothing left to do."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +15,10 @@ from memtune import parse_facts, plan
 from memtune.audit.drift import drift
 from memtune.policy.load import load_policy_file
 from memtune.policy.model import PolicySet
+from tests.support.modules import run_on_tree
 
 REPO = Path(__file__).resolve().parents[4]
 HOSTS = REPO / "tests" / "fixtures" / "hosts"
-MODULE = REPO / "plugins" / "modules" / "memory_apply.py"
 
 
 def copy_host(name: str, root: Path) -> Path:
@@ -37,18 +34,7 @@ def policies(tmp_path: Path, rules: list[dict[str, Any]]) -> PolicySet:
 
 
 def memory_apply(root: Path, desired: dict[str, Any]) -> dict[str, Any]:
-    payload = {"ANSIBLE_MODULE_ARGS": {"desired": desired, "root": str(root), "_ansible_diff": True}}
-    args = root.parent / "args.json"
-    args.write_text(json.dumps(payload))
-    done = subprocess.run(
-        [sys.executable, str(MODULE), str(args)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        timeout=60,
-    )
-    assert done.stdout, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
+    result, _ = run_on_tree("memory_apply", root, {"desired": desired, "_ansible_diff": True})
     assert not result.get("failed"), result
     return result
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +19,9 @@ from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect impor
 from memtune.audit.drift import drift, planned_items
 from memtune.engine.desired import DesiredState
 from memtune.facts.model import parse_facts
+from tests.support.modules import run_on_tree
 
 REPO = Path(__file__).resolve().parents[4]
-MODULE = REPO / "plugins" / "modules" / "memory_apply.py"
 GRUB = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX=""\n'
 POOL = "sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"
 THP = "sys/kernel/mm/transparent_hugepage/enabled"
@@ -76,24 +73,12 @@ def host(tmp_path: Path) -> Path:
 
 def run(root: Path, check: bool = False, **args: Any) -> dict[str, Any]:
     """memory_apply as Ansible runs it, on the tree; THP is then shown the way the kernel shows it."""
-    payload = {
-        "ANSIBLE_MODULE_ARGS": dict(args, root=str(root), _ansible_check_mode=check, _ansible_diff=True)
-    }
-    (root.parent / "args.json").write_text(json.dumps(payload))
-    done = subprocess.run(
-        [sys.executable, str(MODULE), str(root.parent / "args.json")],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        timeout=60,
-    )
-    assert done.stdout, done.stderr
+    result, _ = run_on_tree("memory_apply", root, dict(args, _ansible_check_mode=check, _ansible_diff=True))
     thp = (root / THP).read_text().strip()
     if "[" not in thp:
         (root / THP).write_text(
             " ".join(f"[{c}]" if c == thp else c for c in ("always", "madvise", "never")) + "\n"
         )
-    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.modules import run_on_tree
+
 REPO = Path(__file__).resolve().parents[4]
-MODULE = REPO / "plugins" / "modules" / "memory_apply.py"
 DEBIAN_GRUB = (REPO / "tests" / "fixtures" / "bootloader" / "debian12-default-grub").read_text()
 HOST = {
     "proc/sys/vm/swappiness": "60\n",
@@ -80,17 +80,7 @@ def apply(root: Path, check: bool = False, **args: Any) -> dict[str, Any]:
     args.setdefault("desired", DESIRED)
     if args.get("state") == "absent" or args.get("rollback"):
         args.pop("desired")
-    payload = {
-        "ANSIBLE_MODULE_ARGS": dict(args, root=str(root), _ansible_check_mode=check, _ansible_diff=True)
-    }
-    args_file = root.parent / "args.json"
-    args_file.write_text(json.dumps(payload))
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run(
-        [sys.executable, str(MODULE), str(args_file)], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert done.stdout, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
+    result, _ = run_on_tree("memory_apply", root, dict(args, _ansible_check_mode=check, _ansible_diff=True))
     return result
 
 

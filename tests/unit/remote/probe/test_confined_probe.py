@@ -16,9 +16,9 @@ import pytest
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import MAX_HOPS, MAX_READ, Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
 from memtune.facts.model import parse_facts
+from tests.support.modules import run_on_tree
 
 REPO = Path(__file__).resolve().parents[4]
-MODULE = REPO / "plugins" / "modules" / "memory_facts.py"
 HOSTS = sorted(path.name for path in (REPO / "tests" / "fixtures" / "hosts").iterdir())
 
 # Run in a fresh interpreter: collect() below root, with an audit hook recording every path that is
@@ -93,18 +93,8 @@ def relink(path: Path, target: str) -> None:
 
 def run_module(root: Path, **args: Any) -> dict[str, Any]:
     """The real memory_facts module in its own process, as Ansible runs it; a hang is a failure."""
-    args_file = root.parent / "args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, root=str(root))}))
-    done = subprocess.run(
-        [sys.executable, str(MODULE), str(args_file)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        timeout=120,
-    )
-    assert done.stdout, done.stderr
-    assert "Traceback" not in done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
+    result, stderr = run_on_tree("memory_facts", root, args, timeout=120)
+    assert "Traceback" not in stderr
     return result
 
 

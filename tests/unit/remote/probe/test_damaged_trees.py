@@ -12,6 +12,9 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tr
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import ProbeError, collect
 from memtune.facts.model import parse_facts
 
+NODES = "sys/devices/system/node"
+POOL_2M = "sys/kernel/mm/hugepages/hugepages-2048kB"
+
 
 @pytest.fixture
 def tree(tmp_path: Path, fixture_hosts: Path) -> Path:
@@ -26,8 +29,15 @@ def probe(root: Path) -> dict[str, Any]:
     return facts
 
 
+def probe_with(root: Path, path: str, content: str) -> dict[str, Any]:
+    """The probe of ``root`` with ``content`` written to ``path`` in it."""
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_text(content)
+    return probe(root)
+
+
 def test_no_numa_in_the_kernel_gives_one_node_with_the_whole_host(tree: Path) -> None:
-    shutil.rmtree(tree / "sys/devices/system/node")
+    shutil.rmtree(tree / NODES)
     facts = probe(tree)
     assert facts["numa"]["available"] is False
     [node] = facts["numa"]["nodes"]
@@ -40,7 +50,7 @@ def test_no_numa_in_the_kernel_gives_one_node_with_the_whole_host(tree: Path) ->
 def test_no_hugepages_no_thp_no_psi(tree: Path) -> None:
     shutil.rmtree(tree / "sys/kernel/mm")
     (tree / "proc/pressure/memory").unlink()
-    for pools in (tree / "sys/devices/system/node").glob("node*/hugepages"):
+    for pools in (tree / NODES).glob("node*/hugepages"):
         shutil.rmtree(pools)
     facts = probe(tree)
     assert facts["hugepages"]["pools"] == {}
@@ -60,19 +70,18 @@ def test_kernel_without_numa_balancing_reports_it_absent(tree: Path) -> None:
 @pytest.mark.parametrize(
     ("path", "content", "warning"),
     [
-        ("sys/devices/system/node/node0/distance", "10 20 30", "node0/distance: 3 values for 1 online nodes"),
-        ("sys/devices/system/node/node0/cpulist", "zero", "node0/cpulist: not a cpu list"),
-        ("sys/devices/system/node/online", "0-x", "node/online: not a node list"),
-        ("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "many", "expected an integer"),
-        ("sys/devices/system/node/node0/meminfo", "\x00\x01", "node0/meminfo: MemTotal missing"),
+        (f"{NODES}/node0/distance", "10 20 30", "node0/distance: 3 values for 1 online nodes"),
+        (f"{NODES}/node0/cpulist", "zero", "node0/cpulist: not a cpu list"),
+        (f"{NODES}/online", "0-x", "node/online: not a node list"),
+        (f"{POOL_2M}/nr_hugepages", "many", "expected an integer"),
+        (f"{NODES}/node0/meminfo", "\x00\x01", "node0/meminfo: MemTotal missing"),
         ("proc/sys/kernel/osrelease", "linux", "has no version number"),
     ],
 )
 def test_garbled_file_gives_a_warning_not_a_traceback(
     tree: Path, path: str, content: str, warning: str
 ) -> None:
-    (tree / path).write_text(content)
-    facts = probe(tree)
+    facts = probe_with(tree, path, content)
     assert any(warning in message for message in facts["warnings"]), facts["warnings"]
 
 
@@ -103,7 +112,7 @@ def test_without_a_usable_meminfo_memtotal_is_the_nodes_sum_with_a_warning(tree:
 
 def test_without_meminfo_anywhere_it_is_not_a_host(tree: Path) -> None:
     (tree / "proc/meminfo").unlink()
-    (tree / "sys/devices/system/node/node0/meminfo").unlink()
+    (tree / NODES / "node0/meminfo").unlink()
     with pytest.raises(ProbeError, match="no /proc/meminfo, and no NUMA node meminfo to sum"):
         collect(Tree(str(tree)))
 
@@ -140,27 +149,27 @@ def test_a_tree_of_sys_alone_gives_what_sys_knows(tmp_path: Path, fixture_hosts:
     ("path", "content", "warning"),
     [
         (
-            "sys/devices/system/node/online",
+            f"{NODES}/online",
             "0-4294967295",
             "node/online: not a node list (id 4294967295 is beyond",
         ),
-        ("sys/devices/system/node/online", "0-99999999999999999999999", "node/online: not a node list"),
+        (f"{NODES}/online", "0-99999999999999999999999", "node/online: not a node list"),
         (
-            "sys/devices/system/node/online",
+            f"{NODES}/online",
             "0-1023," * 20000,
             "node/online: not a node list (more than 1024 ids",
         ),
-        ("sys/devices/system/node/online", "3-0", "node/online: not a node list (range 3-0 runs backwards"),
-        ("sys/devices/system/node/online", "\u0660", "node/online: not a node list"),
-        ("sys/devices/system/node/possible", "0-4294967295", "node/possible: not a node list"),
-        ("sys/devices/system/node/has_memory", "0-4294967295", "node/has_memory: not a node list"),
+        (f"{NODES}/online", "3-0", "node/online: not a node list (range 3-0 runs backwards"),
+        (f"{NODES}/online", "\u0660", "node/online: not a node list"),
+        (f"{NODES}/possible", "0-4294967295", "node/possible: not a node list"),
+        (f"{NODES}/has_memory", "0-4294967295", "node/has_memory: not a node list"),
         (
-            "sys/devices/system/node/node0/cpulist",
+            f"{NODES}/node0/cpulist",
             "0-4294967295",
             "node0/cpulist: not a cpu list (id 4294967295",
         ),
         (
-            "sys/devices/system/node/node0/cpulist",
+            f"{NODES}/node0/cpulist",
             "0-65535," * 50000,
             "node0/cpulist: not a cpu list (more than",
         ),
@@ -169,8 +178,7 @@ def test_a_tree_of_sys_alone_gives_what_sys_knows(tmp_path: Path, fixture_hosts:
 def test_absurd_ranges_are_warnings_in_bounded_time(
     tree: Path, path: str, content: str, warning: str
 ) -> None:
-    (tree / path).write_text(content)
-    facts = probe(tree)
+    facts = probe_with(tree, path, content)
     assert any(warning in message for message in facts["warnings"]), facts["warnings"]
     assert facts["numa"]["online"] == [0]  # the node directories say so when the list cannot
     assert facts["numa"]["possible"] == [0]
@@ -178,7 +186,7 @@ def test_absurd_ranges_are_warnings_in_bounded_time(
 
 
 def test_online_nodes_without_a_directory_are_left_out(tree: Path) -> None:
-    (tree / "sys/devices/system/node/online").write_text("0-7\n")
+    (tree / NODES / "online").write_text("0-7\n")
     facts = probe(tree)
     assert facts["numa"]["online"] == [0]
     assert [node["id"] for node in facts["numa"]["nodes"]] == [0]
@@ -190,7 +198,7 @@ def test_online_nodes_without_a_directory_are_left_out(tree: Path) -> None:
 
 @pytest.mark.parametrize("with_online", [True, False])
 def test_node_directories_not_named_node_and_ascii_digits_are_ignored(tree: Path, with_online: bool) -> None:
-    node_dir = tree / "sys/devices/system/node"
+    node_dir = tree / NODES
     strange = ["node\u0663", "node01", "node-1", "node1x", "node", "node99999"]
     for name in strange:
         shutil.copytree(node_dir / "node0", node_dir / name)
@@ -215,7 +223,7 @@ def test_repeated_meminfo_lines_are_warnings(tree: Path) -> None:
     meminfo = tree / "proc/meminfo"
     text = meminfo.read_text()
     meminfo.write_text(text + "MemTotal:       24684084 kB\nMemFree: 1 kB\n")
-    node = tree / "sys/devices/system/node/node0/meminfo"
+    node = tree / NODES / "node0/meminfo"
     node.write_text(node.read_text() + "Node 0 MemTotal: 5 kB\n")
     facts = probe(tree)
     assert facts["memory"]["mem_total_kb"] == 24684084
@@ -262,11 +270,11 @@ def test_a_text_sysctl_is_kept_unless_unprintable_or_too_long(tree: Path) -> Non
 @pytest.mark.parametrize(
     ("path", "content", "check"),
     [  # each of these raised ValueError or gave int("\u0663") == 3 before issue 14
-        ("sys/devices/system/node/node0/distance", "\u00b2", "numa.nodes.0.distances"),
+        (f"{NODES}/node0/distance", "\u00b2", "numa.nodes.0.distances"),
         ("proc/vmstat", "pgmajfault \u00b2\noom_kill \u0663\n", "vmstat"),
         ("proc/swaps", "Filename Type Size Used Priority\n/swap file \u0663 0 -2\n", "memory.swap_devices"),
         ("proc/pressure/memory", "some avg10=nan avg60=inf avg300=1e999 total=1\n", "pressure"),
-        ("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "-5", "hugepages.pools.2048.nr"),
+        (f"{POOL_2M}/nr_hugepages", "-5", "hugepages.pools.2048.nr"),
         ("proc/sys/kernel/osrelease", "\x1b[2J6.1.0", "kernel.release"),
         ("var/lib/memtune/snapshot.json", "[" * 100000, "memtune.snapshot"),
         (
@@ -277,9 +285,7 @@ def test_a_text_sysctl_is_kept_unless_unprintable_or_too_long(tree: Path) -> Non
     ],
 )
 def test_numbers_no_kernel_writes_are_not_numbers(tree: Path, path: str, content: str, check: str) -> None:
-    (tree / path).parent.mkdir(parents=True, exist_ok=True)
-    (tree / path).write_text(content)
-    facts: Any = probe(tree)
+    facts: Any = probe_with(tree, path, content)
     for part in check.split("."):
         facts = facts[part] if isinstance(facts, dict) else facts[int(part)]
     assert facts in ({}, [], None, "", False), facts

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,9 @@ from ansible_collections.memtune.fleet.plugins.module_utils._probe.memtune_state
     unit_cgroup,
 )
 from memtune.facts.model import parse_facts
+from tests.support.trees import collect_with
 
 NODE0_2M = "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"
-
-
-def put(root: Path, path: str, text: str) -> None:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
 
 
 def test_parse_boot_conf() -> None:
@@ -49,33 +43,27 @@ def test_unit_cgroup(unit: str, expected: str) -> None:
     assert unit_cgroup(unit, "/sys/fs/cgroup") == expected
 
 
-def test_a_host_memtune_tuned(tmp_path: Path, fixture_hosts: Path) -> None:
-    root = tmp_path / "host"
-    shutil.copytree(fixture_hosts / "small", root, symlinks=True)
-    put(root, "/etc/sysctl.d/90-memtune.conf", "vm.swappiness = 10\n")
-    put(root, "/etc/memtune/boot-tmpfiles.conf", f"w {NODE0_2M} - - - - 64\n")
-    put(root, "/etc/systemd/system/memtune-boot.service", "[Unit]\n")
-    put(root, "/etc/systemd/system/sysinit.target.wants/memtune-boot.service", "[Unit]\n")
-    put(
-        root,
-        "/etc/systemd/system/redis-server.service.d/50-memtune.conf",
-        "[Service]\nMemoryMax=1073741824\n",
-    )
-    put(root, "/sys/fs/cgroup/system.slice/redis-server.service/memory.max", "1073741824\n")
-    put(root, "/sys/fs/cgroup/system.slice/redis-server.service/memory.high", "max\n")
-    put(root, "/sys/fs/cgroup/batch/memory.max", "536870912\n")
-    put(
-        root,
-        "/etc/default/grub",
-        'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="hugepagesz=1G hugepages=2"\n',
-    )
+def test_a_host_memtune_tuned() -> None:
+    owned = "hugepagesz=1G hugepages=2"
     snapshot = {
         "version": 1,
         "runtime": {"cgroups": {"/sys/fs/cgroup/batch": {}, "redis-server.service": {}}},
         "owned": {"kernel_cmdline": ["hugepagesz=1G", "hugepages=2"], "dropins": []},
     }
-    put(root, "/var/lib/memtune/snapshot.json", json.dumps(snapshot))
-    facts = collect(Tree(str(root)))
+    redis_cgroup = "/sys/fs/cgroup/system.slice/redis-server.service"
+    files = {
+        "/etc/sysctl.d/90-memtune.conf": "vm.swappiness = 10\n",
+        "/etc/memtune/boot-tmpfiles.conf": f"w {NODE0_2M} - - - - 64\n",
+        "/etc/systemd/system/memtune-boot.service": "[Unit]\n",
+        "/etc/systemd/system/sysinit.target.wants/memtune-boot.service": "[Unit]\n",
+        "/etc/systemd/system/redis-server.service.d/50-memtune.conf": "[Service]\nMemoryMax=1073741824\n",
+        f"{redis_cgroup}/memory.max": "1073741824\n",
+        f"{redis_cgroup}/memory.high": "max\n",
+        "/sys/fs/cgroup/batch/memory.max": "536870912\n",
+        "/etc/default/grub": f'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="{owned}"\n',
+        "/var/lib/memtune/snapshot.json": json.dumps(snapshot),
+    }
+    facts = collect_with("small", files=files)
     state = facts["memtune"]
     assert state["sysctl_file"] is True
     assert state["boot_unit"] == {"installed": True, "enabled": True}
@@ -111,11 +99,8 @@ def test_an_untouched_host(fixture_hosts: Path) -> None:
     }
 
 
-def test_a_damaged_snapshot_is_a_warning(tmp_path: Path, fixture_hosts: Path) -> None:
-    root = tmp_path / "host"
-    shutil.copytree(fixture_hosts / "small", root, symlinks=True)
-    put(root, "/var/lib/memtune/snapshot.json", "{not json")
-    facts = collect(Tree(str(root)))
+def test_a_damaged_snapshot_is_a_warning() -> None:
+    facts = collect_with("small", files={"/var/lib/memtune/snapshot.json": "{not json"})
     assert facts["memtune"]["snapshot"] is False
     assert facts["memtune"]["ledger"]["path"] == "/var/lib/memtune/snapshot.json"
     assert facts["memtune"]["ledger"]["error"].startswith("not valid JSON")
