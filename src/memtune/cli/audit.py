@@ -115,7 +115,7 @@ def audit(
     formats = tuple(dict.fromkeys([output, *(fmt for fmt, _path in saves)]))
     job = AuditJob(plans, formats, with_state=recorded is not None)
     outcomes: list[AuditOutcome] = [
-        outcome for part in fan_out(job, "audit", files, processes_for(len(files), jobs)) for outcome in part
+        outcome for part in fan_out(job.audit, files, processes_for(len(files), jobs)) for outcome in part
     ]
     parts = [o.part for o in outcomes if o.part is not None]
     errors = [HostError(host=o.host, message=o.error) for o in outcomes if o.error is not None]
@@ -146,7 +146,7 @@ def record(
     Hosts whose facts cannot be read are left out, named on standard error, and the exit code is 2."""
     files = _files(facts)
     outcomes = [
-        o for part in fan_out(StateReader(), "states", files, processes_for(len(files), jobs)) for o in part
+        o for part in fan_out(StateReader().states, files, processes_for(len(files), jobs)) for o in part
     ]
     hosts = {o.host: o.state for o in outcomes if o.state is not None}
     _write(output, dump_baseline(hosts))
@@ -184,7 +184,7 @@ def diff(
     files = _files(facts)
     changes: list[PlanChange] = []
     errors: dict[str, str] = {}
-    for part in fan_out(job, "diff", files, processes_for(len(files), jobs)):
+    for part in fan_out(job.diff, files, processes_for(len(files), jobs)):
         for host, host_changes, error in part:
             changes += host_changes
             if error is not None:

@@ -111,7 +111,7 @@ def plan(
     except (PolicyError, FactsError) as exc:
         raise fail(str(exc)) from None
     if output is Format.json:
-        results = fan_out(job, "json_parts", files, processes_for(len(files), jobs))
+        results = fan_out(job.json_parts, files, processes_for(len(files), jobs))
         sys.stdout.write("{" + ",".join(part for parts, _errors in results for part in parts) + "}\n")
         report_errors([error for _parts, errors in results for error in errors])
         return

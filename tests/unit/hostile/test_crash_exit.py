@@ -18,6 +18,7 @@ from ansible.errors import AnsibleActionFail
 
 import memtune.cli.main
 from ansible_collections.memtune.fleet.plugins.action import audit, fleet_report, tune
+from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import fail_on_bug
 from memtune.cli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_PIPE
 
 MEMTUNE = [sys.executable, "-c", "from memtune.cli.main import main; main()"]
@@ -128,7 +129,7 @@ def test_actions_fail_the_task_with_the_message() -> None:
         assert getattr(module.ActionModule.run, "__wrapped__", None) is not None, module.__name__
 
     class Broken:
-        @tune.fail_on_bug
+        @fail_on_bug
         def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
             raise KeyError("facts")
 
@@ -138,7 +139,7 @@ def test_actions_fail_the_task_with_the_message() -> None:
 
 def test_actions_pass_their_own_failures_through() -> None:
     class Refusing:
-        @tune.fail_on_bug
+        @fail_on_bug
         def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
             raise AnsibleActionFail("policy error for db01: x.yml:3: bad")
 
