@@ -28,12 +28,12 @@ from memtune.cli.options import (
     WorkloadOption,
     error_console,
     fail,
+    host_files,
     make_job,
 )
 from memtune.errors import PolicyError
 from memtune.facts.model import FactsError
-from memtune.hosts.files import facts_files
-from memtune.hosts.jobs import AuditJob, AuditOutcome, Files, StateReader, fan_out, processes_for
+from memtune.hosts.jobs import AuditJob, AuditOutcome, StateReader, fan_out, processes_for
 from memtune.report import Format, HostError, assemble, summarize
 from memtune.terminal import printable
 
@@ -48,13 +48,6 @@ SaveOption = Annotated[
         "repeatable.",
     ),
 ]
-
-
-def _files(facts: Path) -> Files:
-    try:
-        return list(facts_files(facts).items())
-    except FactsError as exc:
-        raise fail(str(exc)) from None
 
 
 def _saves(saves: list[str] | None) -> list[tuple[Format, Path]]:
@@ -111,7 +104,7 @@ def audit(
         recorded = load_baseline(baseline) if baseline else None
     except (PolicyError, FactsError) as exc:
         raise fail(str(exc)) from None
-    files = _files(facts)
+    files = host_files(facts)
     formats = tuple(dict.fromkeys([output, *(fmt for fmt, _path in saves)]))
     job = AuditJob(plans, formats, with_state=recorded is not None)
     outcomes: list[AuditOutcome] = [
@@ -144,7 +137,7 @@ def record(
     """Store every host's current values (runtime and boot, per knob and NUMA node) from saved facts.
 
     Hosts whose facts cannot be read are left out, named on standard error, and the exit code is 2."""
-    files = _files(facts)
+    files = host_files(facts)
     outcomes = [
         o for part in fan_out(StateReader().states, files, processes_for(len(files), jobs)) for o in part
     ]
@@ -181,7 +174,7 @@ def diff(
         job = DiffJob(make_job(policy, vars_file, workload), make_job(policy_new, vars_file, workload))
     except PolicyError as exc:
         raise fail(str(exc)) from None
-    files = _files(facts)
+    files = host_files(facts)
     changes: list[PlanChange] = []
     errors: dict[str, str] = {}
     for part in fan_out(job.diff, files, processes_for(len(files), jobs)):
