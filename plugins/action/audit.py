@@ -9,11 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import (
-    FACTS_MODULE,
-    HostAction,
-    inventory_host,
-)
+from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import FACTS_MODULE, HostAction
 
 try:
     from memtune.audit.baseline import host_state
@@ -39,7 +35,7 @@ class ActionModule(HostAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def act(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
-        host = inventory_host(task_vars)
+        host = self._host(task_vars)
         raw = self._probe(task_vars)
         facts = self._facts(raw, f"{FACTS_MODULE} on {host}")
         cache = self._facts_cache(args, task_vars)  # always probed fresh: refresh what tune plans from

@@ -14,11 +14,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint import fingerprint
-from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import (
-    FACTS_MODULE,
-    HostAction,
-    inventory_host,
-)
+from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import FACTS_MODULE, HostAction
 from ansible_collections.memtune.fleet.plugins.plugin_utils.facts_cache import FactsCache
 
 try:
@@ -125,7 +121,7 @@ class ActionModule(HostAction):
         if applied.get("skipped") or (applied.get("failed") and "facts" not in applied):
             return self._finish(result, desired, [], applied, remote_calls=calls)
         now = self._facts(applied["facts"], APPLY_MODULE)
-        host = inventory_host(task_vars)
+        host = self._host(task_vars)
         drift = [check.model_dump(mode="json") for check in host_drift(desired, now, host).applicable()]
         result["warnings"] = conflicts(desired, now)
         self._keep(cache, applied, result)
@@ -162,7 +158,7 @@ class ActionModule(HostAction):
         clashes = conflicts(desired, facts)
         if clashes and args["fail_on_conflict"]:
             raise AnsibleActionFail("; ".join(clashes) + " (fail_on_conflict is set; nothing was changed)")
-        host = inventory_host(task_vars)
+        host = self._host(task_vars)
         drift = [check.model_dump(mode="json") for check in host_drift(desired, facts, host).applicable()]
         result["warnings"] += clashes
         if not drift:

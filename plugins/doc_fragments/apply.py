@@ -8,9 +8,9 @@ class ModuleDocFragment:
 options:
   fail_on_conflict:
     description:
-      - A sysctl file that the boot applies after memtune's and sets a managed key to another value makes memtune's
-        value lose at the next boot. By default that is a warning naming the file and line; V(true) fails the task
-        before anything is changed.
+      - A sysctl file that the boot applies after memtune's and sets a managed key to another value makes
+        memtune's value lose at the next boot. By default that is a warning naming the file and line; V(true)
+        fails the task before anything is changed.
     type: bool
     default: false
   on_unsupported:

@@ -57,10 +57,6 @@ def fail_on_bug(run: Run) -> Run:
     return guarded
 
 
-def inventory_host(task_vars: dict[str, Any]) -> str:
-    return str(task_vars.get("inventory_hostname", "localhost"))
-
-
 class MemtuneAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no type information
     """An action that runs the memtune engine on the controller: ``run`` checks that the engine imports
     and validates ``ARGUMENT_SPEC``, then ``act`` does the action's work."""
@@ -88,6 +84,10 @@ class HostAction(MemtuneAction):
 
     _requires_connection = True
 
+    @staticmethod
+    def _host(task_vars: dict[str, Any]) -> str:
+        return str(task_vars.get("inventory_hostname", "localhost"))
+
     def _probe(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         """The host's raw facts, probed now."""
         probed = self._remote(FACTS_MODULE, {"sysctls": sorted(SYSCTLS)}, task_vars)
@@ -101,7 +101,7 @@ class HostAction(MemtuneAction):
         )
         task_facts = (task_vars.get("ansible_facts") or {}).get("memtune")
         flush = bool(context.CLIARGS.get("flush_cache", False))
-        return FactsCache(inventory_host(task_vars), directory, task_facts, flush, parse_facts)
+        return FactsCache(self._host(task_vars), directory, task_facts, flush, parse_facts)
 
     @staticmethod
     def _facts(raw: Any, source: str) -> HostFacts:
@@ -123,7 +123,7 @@ class HostAction(MemtuneAction):
     def _plan(self, facts: HostFacts, args: dict[str, Any], task_vars: dict[str, Any]) -> DesiredState:
         """The engine's plan for this host: ``policies`` (default: the bundled ones), layered with the
         host's groups and its memtune_* inventory variables (``workloads`` and ``inputs`` over them)."""
-        host = inventory_host(task_vars)
+        host = self._host(task_vars)
         values = {
             name: self._templar.template(task_vars[name]) for name in INVENTORY_VARS if name in task_vars
         }
