@@ -9,23 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ansible.errors import AnsibleActionFail
-
-from ansible_collections.memtune.fleet.plugins.action.tune import (
-    FACTS_MODULE,
-    MEMTUNE_IMPORT_ERROR,
-    fail_on_bug,
-)
-from ansible_collections.memtune.fleet.plugins.action.tune import ActionModule as TuneAction
-from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine
+from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import FACTS_MODULE, HostAction
 
 try:
     from memtune.audit.baseline import host_state
     from memtune.audit.drift import Kind
     from memtune.audit.drift import drift as host_drift
-    from memtune.engine.knobs import SYSCTLS
     from memtune.report.picture import memory_picture
-except ImportError:  # reported by the tune action's MEMTUNE_IMPORT_ERROR
+except ImportError:  # reported by action_base.MEMTUNE_IMPORT_ERROR (ansible-test's import sanity)
     pass
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
@@ -37,18 +28,15 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 
 
-class ActionModule(TuneAction):
-    """The tune action's probe and plan, then drift instead of apply."""
+class ActionModule(HostAction):
+    """The host's probe and plan, then drift instead of apply."""
 
-    @fail_on_bug
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        task_vars = task_vars or {}
-        result: dict[str, Any] = super(TuneAction, self).run(tmp, task_vars)
-        if MEMTUNE_IMPORT_ERROR is not None:
-            raise AnsibleActionFail(missing_engine("audit", MEMTUNE_IMPORT_ERROR))
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        host = str(task_vars.get("inventory_hostname", "localhost"))
-        raw = self._probe(host, task_vars)
+    NAME = "audit"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    def act(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        host = self._host(task_vars)
+        raw = self._probe(task_vars)
         facts = self._facts(raw, f"{FACTS_MODULE} on {host}")
         cache = self._facts_cache(args, task_vars)  # always probed fresh: refresh what tune plans from
         cache.store(raw)
@@ -76,9 +64,3 @@ class ActionModule(TuneAction):
         result["msg"] = f"drift: {summary} in {checks} checks: " + "; ".join(findings)
         result["failed"] = bool(args["fail_on_drift"])
         return result
-
-    def _probe(self, host: str, task_vars: dict[str, Any]) -> dict[str, Any]:
-        probed = self._remote(FACTS_MODULE, {"sysctls": sorted(SYSCTLS)}, task_vars)
-        found = probed.get("ansible_facts", {})
-        raw: dict[str, Any] = found.get("memtune", found) if isinstance(found, dict) else {}
-        return raw

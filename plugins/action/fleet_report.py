@@ -10,13 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
-from ansible_collections.memtune.fleet.plugins.action.tune import fail_on_bug
-from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine, use_shipped_engine
+from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import MemtuneAction
 
-use_shipped_engine()
-MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
     from memtune.atomic_write import write_atomically
     from memtune.audit.baseline import HOST_STATE, HostState, dump_baseline, load_baseline, moved
@@ -24,8 +20,8 @@ try:
     from memtune.facts.model import FactsError
     from memtune.report import FleetReport, Format, HostError, fleet_report, host_result, render
     from memtune.report.picture import MemoryPicture
-except ImportError as exc:  # ansible-test's import sanity runs without the controller package
-    MEMTUNE_IMPORT_ERROR = exc
+except ImportError:  # reported by action_base.MEMTUNE_IMPORT_ERROR (ansible-test's import sanity)
+    pass
 
 SUFFIXES = {
     "json": "json",
@@ -63,17 +59,12 @@ def _host_state(registered: dict[str, Any]) -> HostState:
     return HOST_STATE.validate_python(registered.get("state", {}))
 
 
-class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no type information
-    TRANSFERS_FILES = False
+class ActionModule(MemtuneAction):
+    NAME = "fleet_report"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
     _requires_connection = False
 
-    @fail_on_bug
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        task_vars = task_vars or {}
-        result: dict[str, Any] = super().run(tmp, task_vars)
-        if MEMTUNE_IMPORT_ERROR is not None:
-            raise AnsibleActionFail(missing_engine("fleet_report", MEMTUNE_IMPORT_ERROR))
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def act(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         hosts = args["hosts"] if args["hosts"] is not None else task_vars.get("ansible_play_hosts_all", [])
         report, states = self._gather(list(hosts), args["result_var"], task_vars)
         if args["baseline"]:

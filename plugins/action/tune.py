@@ -1,40 +1,30 @@
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""memtune.fleet.tune: probe a host (memory_facts), plan it with the memtune engine on the controller, and
-only when the host differs from the plan run memory_apply and check what the kernel reports back.
+"""memtune.fleet.tune: plan a host with the memtune engine on the controller from its facts of the last
+contact, send memory_apply the plan with a fingerprint of those facts, and check what the kernel reports back.
 
-A converged host costs one remote call; a host with differences costs two."""
+One remote call, changing or converged; two when the cached facts are stale (memory_apply returns fresh ones
+and the action plans again), or, without cached facts, a probe (memory_facts) and then memory_apply only when
+the host differs."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from ansible import constants as C
-from ansible import context
-from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
+from ansible.errors import AnsibleActionFail
 
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint import fingerprint
-from ansible_collections.memtune.fleet.plugins.plugin_utils.engine import missing_engine, use_shipped_engine
-from ansible_collections.memtune.fleet.plugins.plugin_utils.facts_cache import FactsCache, choose_directory
+from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import FACTS_MODULE, HostAction
+from ansible_collections.memtune.fleet.plugins.plugin_utils.facts_cache import FactsCache
 
-use_shipped_engine()
-MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
-    from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts, plan
+    from memtune import DesiredState, HostFacts
     from memtune.audit.drift import boot_conflict
     from memtune.audit.drift import drift as host_drift
     from memtune.engine.knobs import SYSCTLS
-    from memtune.facts.model import FactsError
-    from memtune.hosts.vars import HostVars
-    from memtune.policy.model import bundled_policy_dir
-except ImportError as exc:  # ansible-test's import sanity runs without the controller package
-    MEMTUNE_IMPORT_ERROR = exc
+except ImportError:  # reported by action_base.MEMTUNE_IMPORT_ERROR (ansible-test's import sanity)
+    pass
 
-FACTS_MODULE = "memtune.fleet.memory_facts"
 APPLY_MODULE = "memtune.fleet.memory_apply"
 PASSED_TO_APPLY = ("fail_on_conflict", "on_unsupported", "lock_timeout", "compact_retries", "new_ledger")
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
@@ -50,14 +40,13 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "facts_cache": {"type": "str"},
 }
 
-INVENTORY_VARS = ("memtune_inputs", "memtune_workloads", "memtune_group_policies", "memtune_host_policy")
 ROLLBACK_OFF = ("false", "no", "off", "0", "none", "")
 ROLLBACK_CHOICES = {"original": ("true", "yes", "on", "1", "original"), "previous": ("previous",)}
 
 
 def rollback_choice(value: Any) -> str | None:
     """``rollback`` -> None, "original" or "previous"; ``true`` is "original", as in earlier releases.
-    (memory_apply's copy is module_utils/_apply_ledger.rollback_choice; a test keeps the two equal.)"""
+    (memory_apply's copy is module_utils/_apply/run.rollback_choice; a test keeps the two equal.)"""
     text = str(value).strip().lower()
     if text in ROLLBACK_OFF:
         return None
@@ -65,30 +54,6 @@ def rollback_choice(value: Any) -> str | None:
         if text in spellings:
             return choice
     raise AnsibleActionFail(f"rollback: {value!r} is not one of original, previous (true means original)")
-
-
-Run = Callable[[Any, "str | None", "dict[str, Any] | None"], "dict[str, Any]"]
-
-
-def fail_on_bug(run: Run) -> Run:
-    """An unexpected exception in an action's ``run`` fails the task with one message saying it is a bug
-    (the traceback goes with it, shown at -vvv) instead of Ansible's raw traceback; errors Ansible knows
-    (AnsibleActionFail and the like) pass through as they are."""
-
-    @functools.wraps(run)
-    def guarded(self: Any, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            return run(self, tmp, task_vars)
-        except AnsibleError:
-            raise
-        except Exception as exc:
-            detail = (str(exc).strip().splitlines() or [""])[0][:200]
-            raise AnsibleActionFail(
-                f"memtune internal error (a bug in memtune, not a problem with your input): "
-                f"{type(exc).__name__}: {detail}; run with -vvv for the traceback and report it"
-            ) from exc
-
-    return guarded
 
 
 def conflicts(desired: DesiredState, facts: HostFacts) -> list[str]:
@@ -123,17 +88,11 @@ def _warning_text(warning: Any) -> str:
     return str(getattr(event, "msg", None) or warning)
 
 
-class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no type information
-    TRANSFERS_FILES = False
-    _requires_connection = True
+class ActionModule(HostAction):
+    NAME = "tune"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    @fail_on_bug
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        task_vars = task_vars or {}
-        result: dict[str, Any] = super().run(tmp, task_vars)
-        if MEMTUNE_IMPORT_ERROR is not None:
-            raise AnsibleActionFail(missing_engine("tune", MEMTUNE_IMPORT_ERROR))
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def act(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         passed = {name: args[name] for name in PASSED_TO_APPLY}
         cache = self._facts_cache(args, task_vars)
         if rollback := rollback_choice(args["rollback"]):
@@ -162,7 +121,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         if applied.get("skipped") or (applied.get("failed") and "facts" not in applied):
             return self._finish(result, desired, [], applied, remote_calls=calls)
         now = self._facts(applied["facts"], APPLY_MODULE)
-        host = str(task_vars.get("inventory_hostname", "localhost"))
+        host = self._host(task_vars)
         drift = [check.model_dump(mode="json") for check in host_drift(desired, now, host).applicable()]
         result["warnings"] = conflicts(desired, now)
         self._keep(cache, applied, result)
@@ -177,8 +136,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         task_vars: dict[str, Any],
     ) -> dict[str, Any]:
         """No facts from an earlier contact: probe, plan, and apply only when the host differs."""
-        probed = self._remote(FACTS_MODULE, {"sysctls": sorted(SYSCTLS)}, task_vars)
-        raw = probed.get("ansible_facts", {}).get("memtune", probed.get("ansible_facts", {}))
+        raw = self._probe(task_vars)
         facts = self._facts(raw, FACTS_MODULE)
         cache.store(raw)
         result.update(facts_source="probe", stale=False, stale_facts=[], ansible_facts={"memtune": raw})
@@ -200,7 +158,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
         clashes = conflicts(desired, facts)
         if clashes and args["fail_on_conflict"]:
             raise AnsibleActionFail("; ".join(clashes) + " (fail_on_conflict is set; nothing was changed)")
-        host = str(task_vars.get("inventory_hostname", "localhost"))
+        host = self._host(task_vars)
         drift = [check.model_dump(mode="json") for check in host_drift(desired, facts, host).applicable()]
         result["warnings"] += clashes
         if not drift:
@@ -214,24 +172,6 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
             )
         self._keep(cache, applied, result)
         return self._finish(result, desired, drift, applied, remote_calls=2)
-
-    def _facts_cache(self, args: dict[str, Any], task_vars: dict[str, Any]) -> FactsCache:
-        host = str(task_vars.get("inventory_hostname", "localhost"))
-        directory = choose_directory(
-            args["facts_cache"], task_vars.get("memtune_facts_cache"), str(C.CACHE_PLUGIN)
-        )
-        task_facts = (task_vars.get("ansible_facts") or {}).get("memtune")
-        flush = bool(context.CLIARGS.get("flush_cache", False))
-        return FactsCache(host, directory, task_facts, flush, parse_facts)
-
-    @staticmethod
-    def _facts(raw: Any, source: str) -> HostFacts:
-        try:
-            return parse_facts(raw, source)
-        except FactsError as exc:
-            raise AnsibleActionFail(
-                f"{exc} (are the memtune package and the memtune.fleet collection the same release?)"
-            ) from None
 
     def _apply(
         self, desired: DesiredState, raw: dict[str, Any], passed: dict[str, Any], task_vars: dict[str, Any]
@@ -254,45 +194,6 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no t
             result["ansible_facts"] = {"memtune": latest}
         result.setdefault("warnings", [])
         result["warnings"] = [*result["warnings"], *cache.warnings]
-
-    def _remote(self, module: str, module_args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
-        returned: dict[str, Any] = self._execute_module(
-            module_name=module, module_args=module_args, task_vars=task_vars
-        )
-        if returned.get("failed") and module == FACTS_MODULE:
-            raise AnsibleActionFail(f"{module} failed: {returned.get('msg', 'no message')}", result=returned)
-        return returned
-
-    def _plan(self, facts: HostFacts, args: dict[str, Any], task_vars: dict[str, Any]) -> DesiredState:
-        """The engine's plan for this host: ``policies`` (default: the bundled ones), layered with the
-        host's groups and its memtune_* inventory variables."""
-        host = str(task_vars.get("inventory_hostname", "localhost"))
-        values = {
-            name: self._templar.template(task_vars[name]) for name in INVENTORY_VARS if name in task_vars
-        }
-        if args["workloads"] is not None:
-            values["memtune_workloads"] = args["workloads"]
-        if args["inputs"] is not None:
-            values["memtune_inputs"] = {**values.get("memtune_inputs", {}), **args["inputs"]}
-        try:
-            host_vars = HostVars.model_validate(
-                {**values, "group_names": list(task_vars.get("group_names", []))}
-            )
-        except ValueError as exc:
-            raise AnsibleActionFail(f"inventory variables of {host}: {exc}") from None
-        paths = [Path(p) for p in args["policies"] or [str(bundled_policy_dir())]]
-        try:
-            return plan(
-                facts,
-                load_policy_set(paths),
-                host=host,
-                groups=host_vars.group_names,
-                workloads=host_vars.memtune_workloads,
-                inputs=host_vars.memtune_inputs,
-                inline=host_vars.inline_policies(f"inventory:{host}", host),
-            )
-        except PolicyError as exc:
-            raise AnsibleActionFail(f"policy error for {host}: {exc}") from None
 
     def _finish(
         self,

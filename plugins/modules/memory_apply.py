@@ -37,6 +37,8 @@ description:
   - It never runs a shell. It writes only below C(/proc/sys/vm), C(/proc/sys/kernel), C(/sys/kernel/mm),
     C(/sys/devices/system/node), C(/sys/fs/cgroup) and to the files named above, and edits no file it does not
     own except the kernel command line. Two runs on one host cannot interleave (C(/run/lock/memtune.lock)).
+extends_documentation_fragment:
+  - memtune.fleet.apply
 options:
   desired:
     description:
@@ -68,28 +70,6 @@ options:
         never replaced) and starts a new ledger whose originals are the host's values now.
     type: bool
     default: false
-  fail_on_conflict:
-    description:
-      - A sysctl file that the boot applies after memtune's and sets a managed key to another value makes memtune's
-        value lose at the next boot. By default that is a warning naming the file and line; V(true) fails the task
-        before anything is changed.
-    type: bool
-    default: false
-  on_unsupported:
-    description:
-      - What to do on a host where C(/proc/sys/vm) cannot be written (a container, or not root).
-      - V(skip) returns C(skipped=true) with the reason; V(fail) fails the task.
-    type: str
-    choices: [skip, fail]
-    default: skip
-  lock_timeout:
-    description: Seconds to wait for another memtune run on the same host to finish.
-    type: int
-    default: 60
-  compact_retries:
-    description: How many times a hugepage pool that came out short is compacted for and asked for again.
-    type: int
-    default: 3
   fingerprint:
     description:
       - The facts the plan in O(desired) was made from, a mapping of fact path to value (the engine's C(facts_read)

@@ -33,6 +33,7 @@ description:
   - Needs the C(memtune) Python package on the controller; the host needs only Python 3.8.
 extends_documentation_fragment:
   - memtune.fleet.plan
+  - memtune.fleet.apply
 options:
   rollback:
     description:
@@ -56,27 +57,6 @@ options:
         are the host's values now.
     type: bool
     default: false
-  fail_on_conflict:
-    description:
-      - Fail, before changing anything, when a sysctl file applied after memtune's at boot sets a managed key to
-        another value. By default that is a warning naming the file and line.
-    type: bool
-    default: false
-  on_unsupported:
-    description:
-      - What to do on a host where C(/proc/sys/vm) cannot be written (a container, or not root). V(skip) reports the
-        task as skipped with the reason; V(fail) fails it.
-    type: str
-    choices: [skip, fail]
-    default: skip
-  lock_timeout:
-    description: Seconds M(memtune.fleet.memory_apply) waits for another memtune run on the same host.
-    type: int
-    default: 60
-  compact_retries:
-    description: How many times a hugepage pool that came out short is compacted for and asked for again.
-    type: int
-    default: 3
 attributes:
   action:
     support: full

@@ -1,4 +1,6 @@
-"""The one error type of the engine: a problem with a policy, its inputs or a plan, located in a file."""
+"""The engine's errors for bad policy input: ``PolicyError``, a problem with a policy, its inputs or a plan,
+located in a file, and ``PolicyErrors``, several of them at once. (Facts that cannot be used are
+``memtune.facts.model.FactsError``.)"""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@ planned value that changes (old -> new, each with the policy rule it comes from)
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -11,14 +10,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from memtune.engine.desired import DesiredState, Provenance
+from memtune.engine.desired import DesiredState
 from memtune.errors import PolicyError
 from memtune.facts.model import FactsError
 from memtune.hosts.files import load_host_facts
 from memtune.hosts.jobs import Files, Job
-from memtune.report import value_text
+from memtune.report.format import console_text, markdown_cell, rule_origin, text_cells, value_text
 from memtune.terminal import printable
 
 
@@ -35,12 +33,6 @@ class PlanChange(BaseModel):
     new_from: str | None
 
 
-def _origin(provenance: Provenance | None) -> str | None:
-    if provenance is None:
-        return None
-    return f"{provenance.at()} rule {provenance.rule} ({provenance.layer})"
-
-
 def plan_changes(host: str, old: DesiredState, new: DesiredState) -> list[PlanChange]:
     before, after = old.values(), new.values()
     changes = []
@@ -54,8 +46,8 @@ def plan_changes(host: str, old: DesiredState, new: DesiredState) -> list[PlanCh
                     knob=knob,
                     old=was,
                     new=now,
-                    old_from=_origin(was_from),
-                    new_from=_origin(now_from),
+                    old_from=rule_origin(was_from),
+                    new_from=rule_origin(now_from),
                 )
             )
     return changes
@@ -86,10 +78,6 @@ class DiffJob:
         return found
 
 
-def _cell(value: Any) -> str:
-    return value_text(value).replace("|", "\\|")
-
-
 def render_diff(changes: list[PlanChange], errors: dict[str, str], hosts: int, output: str) -> str:
     """``changes`` over ``hosts`` hosts as a table, json or markdown."""
     changed_hosts = len({change.host for change in changes})
@@ -108,16 +96,18 @@ def render_diff(changes: list[PlanChange], errors: dict[str, str], hosts: int, o
         if changes:
             lines += ["", "| host | knob | old | new | new value from |", "| --- | --- | --- | --- | --- |"]
             lines += [
-                f"| `{c.host}` | `{c.knob}` | {_cell(c.old)} | {_cell(c.new)} "
-                f"| {_cell(c.new_from or c.old_from)} |"
+                f"| `{c.host}` | `{c.knob}` | {markdown_cell(c.old)} | {markdown_cell(c.new)} "
+                f"| {markdown_cell(c.new_from or c.old_from)} |"
                 for c in changes[:400]
             ]
             if len(changes) > 400:
                 lines.append(f"\n… and {len(changes) - 400} more (see the JSON output).")
         lines += [f"\n- `{host}`: {message}" for host, message in errors.items()]
         return "\n".join(lines) + "\n"
-    out = io.StringIO()
-    console = Console(file=out, highlight=False, soft_wrap=False, width=200, color_system=None)
+    return console_text(lambda console: _draw_table(console, changes, errors, summary))
+
+
+def _draw_table(console: Console, changes: list[PlanChange], errors: dict[str, str], summary: str) -> None:
     if changes:
         table = Table("host", "knob", "old", "new", "old from", "new from")
         for c in changes:
@@ -129,9 +119,8 @@ def render_diff(changes: list[PlanChange], errors: dict[str, str], hosts: int, o
                 c.old_from or "-",
                 c.new_from or "-",
             )
-            table.add_row(*(Text(printable(cell)) for cell in cells))
+            table.add_row(*text_cells(cells))
         console.print(table)
     for host, message in errors.items():
         console.print(printable(f"error: {host}: {message}"), markup=False)
     console.print(summary, markup=False)
-    return out.getvalue()

@@ -28,12 +28,12 @@ from memtune.cli.options import (
     WorkloadOption,
     error_console,
     fail,
+    host_files,
     make_job,
 )
 from memtune.errors import PolicyError
 from memtune.facts.model import FactsError
-from memtune.hosts.files import facts_files
-from memtune.hosts.jobs import AuditJob, AuditOutcome, Files, StateReader, fan_out, processes_for
+from memtune.hosts.jobs import AuditJob, AuditOutcome, StateReader, fan_out, processes_for
 from memtune.report import Format, HostError, assemble, summarize
 from memtune.terminal import printable
 
@@ -48,13 +48,6 @@ SaveOption = Annotated[
         "repeatable.",
     ),
 ]
-
-
-def _files(facts: Path) -> Files:
-    try:
-        return list(facts_files(facts).items())
-    except FactsError as exc:
-        raise fail(str(exc)) from None
 
 
 def _saves(saves: list[str] | None) -> list[tuple[Format, Path]]:
@@ -111,11 +104,11 @@ def audit(
         recorded = load_baseline(baseline) if baseline else None
     except (PolicyError, FactsError) as exc:
         raise fail(str(exc)) from None
-    files = _files(facts)
+    files = host_files(facts)
     formats = tuple(dict.fromkeys([output, *(fmt for fmt, _path in saves)]))
     job = AuditJob(plans, formats, with_state=recorded is not None)
     outcomes: list[AuditOutcome] = [
-        outcome for part in fan_out(job, "audit", files, processes_for(len(files), jobs)) for outcome in part
+        outcome for part in fan_out(job.audit, files, processes_for(len(files), jobs)) for outcome in part
     ]
     parts = [o.part for o in outcomes if o.part is not None]
     errors = [HostError(host=o.host, message=o.error) for o in outcomes if o.error is not None]
@@ -144,9 +137,9 @@ def record(
     """Store every host's current values (runtime and boot, per knob and NUMA node) from saved facts.
 
     Hosts whose facts cannot be read are left out, named on standard error, and the exit code is 2."""
-    files = _files(facts)
+    files = host_files(facts)
     outcomes = [
-        o for part in fan_out(StateReader(), "states", files, processes_for(len(files), jobs)) for o in part
+        o for part in fan_out(StateReader().states, files, processes_for(len(files), jobs)) for o in part
     ]
     hosts = {o.host: o.state for o in outcomes if o.state is not None}
     _write(output, dump_baseline(hosts))
@@ -181,10 +174,10 @@ def diff(
         job = DiffJob(make_job(policy, vars_file, workload), make_job(policy_new, vars_file, workload))
     except PolicyError as exc:
         raise fail(str(exc)) from None
-    files = _files(facts)
+    files = host_files(facts)
     changes: list[PlanChange] = []
     errors: dict[str, str] = {}
-    for part in fan_out(job, "diff", files, processes_for(len(files), jobs)):
+    for part in fan_out(job.diff, files, processes_for(len(files), jobs)):
         for host, host_changes, error in part:
             changes += host_changes
             if error is not None:

@@ -32,6 +32,7 @@ from memtune.cli.options import (
     WorkloadOption,
     error_console,
     fail,
+    host_files,
     make_job,
 )
 from memtune.engine.desired import DesiredState
@@ -107,11 +108,11 @@ def plan(
     """Plan every host's desired memory settings from saved facts (offline)."""
     try:
         job = make_job(policy, vars_file, workload)
-        files = list(facts_files(facts).items())
-    except (PolicyError, FactsError) as exc:
+    except PolicyError as exc:
         raise fail(str(exc)) from None
+    files = host_files(facts)
     if output is Format.json:
-        results = fan_out(job, "json_parts", files, processes_for(len(files), jobs))
+        results = fan_out(job.json_parts, files, processes_for(len(files), jobs))
         sys.stdout.write("{" + ",".join(part for parts, _errors in results for part in parts) + "}\n")
         report_errors([error for _parts, errors in results for error in errors])
         return

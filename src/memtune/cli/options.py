@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from memtune.hosts.jobs import Job
+from memtune.facts.model import FactsError
+from memtune.hosts.files import facts_files
+from memtune.hosts.jobs import Files, Job
 from memtune.hosts.vars import load_vars
 from memtune.policy.load import load_policy_set
 from memtune.policy.model import PolicySet, bundled_policy_dir
@@ -51,6 +53,14 @@ def fail(message: str) -> typer.Exit:
     for line in message.splitlines() or [message]:  # PolicyErrors: one problem per line
         console.print(printable(f"error: {line}"), markup=False)
     return typer.Exit(EXIT_INVALID)
+
+
+def host_files(facts: Path) -> Files:
+    """The hosts' facts files under ``--facts``, in order; exit 2 when ``--facts`` cannot be read."""
+    try:
+        return list(facts_files(facts).items())
+    except FactsError as exc:
+        raise fail(str(exc)) from None
 
 
 def policies(paths: list[Path] | None) -> PolicySet:

@@ -31,7 +31,7 @@ from memtune.facts.model import HostFacts, Node
 from memtune.policy.expr import INT_LIMIT, ExpressionError, Scope, compile_expression, split_expression
 from memtune.policy.model import CgroupUnit, Guards, HugepagePool, When, pool_amount
 from memtune.policy.source import Path_
-from memtune.report.explain import format_value
+from memtune.report.format import format_value
 
 DEFAULT_GUARDS = Guards()
 # Expression inputs that summarize a fact -> the fact path that holds it (expr._VARIABLE_FACTS).

@@ -8,7 +8,7 @@ from typing import Any
 
 from memtune.engine.desired import Provenance
 from memtune.errors import PolicyError
-from memtune.report.explain import format_value, origin
+from memtune.report.format import format_value, origin
 
 NOTES = {
     "max": "the largest of the workload policies' values (a minimum requirement)",

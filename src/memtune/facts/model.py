@@ -6,8 +6,6 @@ change on one side fails the test that runs the real module and validates its ou
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -315,16 +313,3 @@ def parse_facts(data: Any, source: str = "<facts>") -> HostFacts:
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()[:5]
         )
         raise FactsError(f"{source}: invalid facts: {problems}") from None
-
-
-def load_facts(path: Path) -> HostFacts:
-    """Read one host's facts from a JSON file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FactsError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FactsError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
-    return parse_facts(data, str(path))

@@ -119,6 +119,9 @@ def _json(raw: bytes | str, where: str) -> Any:
 
 
 def load_host_facts(file: FactsSource) -> HostFacts:
+    """One host's facts from a saved file, within bounds: a bare facts dict, a module result or an Ansible
+    fact-cache entry (the jsonfile plugin's, also ansible-core 2.19's ``__payload__`` wrapping). The one
+    loader of facts files; ``parse_facts`` validates a dict already in memory."""
     if isinstance(file, FactsError):
         raise file
     raw = read_facts_bytes(file)

@@ -1,8 +1,8 @@
 """Planning many hosts from saved facts, in forked worker processes for big fleets (the CLI's engine room).
 
-A ``Job`` holds what every host needs (the policies, the hosts' variables); ``fan_out(job, method, files,
-processes)`` calls ``job.<method>(slice)`` over contiguous slices of the hosts, in this process or in forked
-workers that inherit the job, and returns the slices' results in the hosts' order.
+A ``Job`` holds what every host needs (the policies, the hosts' variables); ``fan_out(work, files,
+processes)`` calls ``work(slice)`` (a job's bound method) over contiguous slices of the hosts, in this process
+or in forked workers that inherit it, and returns the slices' results in the hosts' order.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from memtune.audit.baseline import HostState, host_state
 from memtune.audit.drift import drift
 from memtune.engine.desired import DesiredState
-from memtune.engine.plan import plan as plan_host
 from memtune.errors import PolicyError
-from memtune.facts.model import FactsError
+from memtune.facts.model import FactsError, HostFacts
 from memtune.hosts.files import FactsSource, load_host_facts
 from memtune.hosts.vars import HostVars
 from memtune.policy.model import PolicySet
@@ -31,6 +31,7 @@ from memtune.report.picture import memory_picture
 
 HOSTS_PER_WORKER = 2000
 Files = list[tuple[str, FactsSource]]
+Result = TypeVar("Result")
 _NO_VARS = HostVars()
 
 
@@ -56,20 +57,10 @@ class Job:
     def plan(self, host: str, file: FactsSource) -> DesiredState:
         return self.plan_facts(host, load_host_facts(file))
 
-    def plan_facts(self, host: str, facts: Any) -> DesiredState:
+    def plan_facts(self, host: str, facts: HostFacts) -> DesiredState:
         values = self.host_vars.get(host, _NO_VARS)
         try:
-            return plan_host(
-                facts,
-                self.policies,
-                host=host,
-                groups=values.group_names,
-                workloads=self.workload or values.memtune_workloads,
-                inputs=values.memtune_inputs,
-                inline=values.inline_policies(f"{self.vars_file}:{host}", host)
-                if values is not _NO_VARS
-                else (),
-            )
+            return values.plan(facts, self.policies, host, f"{self.vars_file}:{host}", self.workload)
         except PolicyError as exc:
             exc.message = f"host {host}: {exc.message}"
             raise
@@ -126,18 +117,17 @@ class StateReader:
         return outcomes
 
 
-_WORKER: dict[str, Any] = {}
+_WORKER: dict[str, Callable[[Files], Any]] = {}
 
 
-def _start_worker(job: Any) -> None:
+def _start_worker(work: Callable[[Files], Any]) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the pool and exits 130; workers say nothing.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER["job"] = job
+    _WORKER["work"] = work
 
 
-def _run_slice(task: tuple[str, Files]) -> Any:
-    method, files = task
-    return getattr(_WORKER["job"], method)(files)
+def _run_slice(files: Files) -> Any:
+    return _WORKER["work"](files)
 
 
 def usable_cpus() -> int:
@@ -158,14 +148,16 @@ def processes_for(hosts: int, requested: int) -> int:
     return requested or min(cpus, max(1, hosts // HOSTS_PER_WORKER))
 
 
-def fan_out(job: Any, method: str, files: Files, processes: int) -> list[Any]:
-    """``job.<method>(slice)`` for contiguous slices of ``files``, one per process; the results in order."""
+def fan_out(work: Callable[[Files], Result], files: Files, processes: int) -> list[Result]:
+    """``work(slice)`` for contiguous slices of ``files``, one per process; the results in order. ``work``
+    reaches forked workers by inheritance (never pickled); the slices and results are."""
     # Policies, caches and imports live as long as the process: keep the collector off them (and, in
     # forked workers, from copying their pages).
     gc.freeze()
     if processes <= 1 or len(files) < 2:
-        return [getattr(job, method)(files)]
+        return [work(files)]
     size = -(-len(files) // processes)
-    slices = [(method, files[start : start + size]) for start in range(0, len(files), size)]
-    with multiprocessing.get_context("fork").Pool(processes, _start_worker, (job,)) as pool:
-        return pool.map(_run_slice, slices)
+    slices = [files[start : start + size] for start in range(0, len(files), size)]
+    with multiprocessing.get_context("fork").Pool(processes, _start_worker, (work,)) as pool:
+        results: list[Result] = pool.map(_run_slice, slices)
+    return results

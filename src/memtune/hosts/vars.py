@@ -7,10 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from memtune.engine.desired import DesiredState
+from memtune.engine.plan import plan
 from memtune.errors import PolicyError
+from memtune.facts.model import HostFacts
 from memtune.policy.load import policy_from_data
-from memtune.policy.model import Policy
-from memtune.policy.source import load_yaml
+from memtune.policy.model import Policy, PolicySet
+from memtune.policy.source import load_yaml_file
 
 
 class HostVars(BaseModel):
@@ -45,14 +48,31 @@ class HostVars(BaseModel):
             )
         return policies
 
+    def plan(
+        self,
+        facts: HostFacts,
+        policies: PolicySet,
+        host: str,
+        source: str,
+        workloads: list[str] | None = None,
+    ) -> DesiredState:
+        """The host's plan: ``policies`` layered with its groups, its inline group and host policies (named
+        after ``source``), its inputs and its workloads (``workloads``, when given, instead). The one place
+        the CLI and the tune and audit actions plan a host."""
+        return plan(
+            facts,
+            policies,
+            host=host,
+            groups=self.group_names,
+            workloads=workloads or self.memtune_workloads,
+            inputs=self.memtune_inputs,
+            inline=self.inline_policies(source, host),
+        )
+
 
 def load_vars(path: Path) -> dict[str, HostVars]:
     """A YAML or JSON mapping of host name to its variables."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
-    data, marks = load_yaml(text, str(path))
+    data, marks = load_yaml_file(path)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -23,7 +23,7 @@ from memtune.hosts.files import load_host_facts
 from memtune.hosts.vars import HostVars
 from memtune.policy.load import load_policy_set, validation_errors
 from memtune.policy.model import PolicySet, bundled_policy_dir
-from memtune.policy.source import load_yaml
+from memtune.policy.source import load_yaml_file
 from memtune.report.junit import _attr, _text
 
 
@@ -70,11 +70,7 @@ class Outcome:
 
 def load_cases(path: Path) -> tuple[CaseFile, PolicySet]:
     """The case file and its policies; PolicyError (file:line) when either is invalid."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
-    data, marks = load_yaml(text, str(path))
+    data, marks = load_yaml_file(path)
     try:
         cases = CaseFile.model_validate(data)
     except ValidationError as exc:

@@ -32,15 +32,11 @@ from memtune.policy.model import (
     When,
     pool_amount,
 )
-from memtune.policy.source import Marks, Path_, load_yaml
+from memtune.policy.source import Marks, Path_, load_yaml_file
 
 
 def load_policy_file(path: Path) -> Policy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
-    data, marks = load_yaml(text, str(path))
+    data, marks = load_yaml_file(path)
     return policy_from_data(data, str(path), marks)
 
 

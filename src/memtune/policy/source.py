@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
 import yaml
@@ -51,6 +52,15 @@ class Marks:
     def error(self, message: str, path: Path_) -> PolicyError:
         line, column = self.at(path)
         return PolicyError(message, self.file, line, column)
+
+
+def load_yaml_file(path: pathlib.Path) -> tuple[Any, Marks]:
+    """A YAML (or JSON) file's data and marks; PolicyError naming the file when it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
+    return load_yaml(text, str(path))
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, Marks]:

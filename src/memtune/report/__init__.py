@@ -233,15 +233,6 @@ def baseline_json_schema() -> dict[str, Any]:
     return json_schema(Baseline, "memtune baseline")
 
 
-def value_text(value: Any) -> str:
-    """A value as people read it: ``-`` for none, dicts as ``k=v`` pairs."""
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in value.items())
-    return str(value)
-
-
 def summary_line(summary: Summary, baseline: str | None) -> str:
     kinds = ", ".join(f"{count} {kind.value}" for kind, count in summary.findings.items() if count)
     text = (

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from memtune.engine.desired import DesiredState, Provenance
 from memtune.errors import PolicyError
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in value.items()) or "{}"
-    return str(value)
-
-
-def origin(provenance: Provenance) -> str:
-    """``policies/baseline.yml:12 rule `watermarks`: clamp(percent_of_ram(1), ...)``"""
-    text = f"{provenance.at()} rule `{provenance.rule}`"
-    return f"{text}: {provenance.expression}" if provenance.expression else text
+from memtune.report.format import format_value, origin
 
 
 def _inputs(provenance: Provenance) -> str:

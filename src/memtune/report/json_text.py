@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from memtune.report import Assembly, HostResult
+from memtune.report import SCHEMA_VERSION, Assembly, HostResult
 
 
 def fragment(result: HostResult) -> str:
@@ -18,7 +18,7 @@ def _list(items: list[str]) -> str:
 
 def assemble(report: Assembly) -> str:
     return (
-        '{"schema_version":1'
+        f'{{"schema_version":{SCHEMA_VERSION}'
         f',"summary":{report.summary.model_dump_json()}'
         f',"hosts":{_list(report.fragments)}'
         f',"errors":{_list([error.model_dump_json() for error in report.errors])}'

@@ -11,7 +11,8 @@ import re
 from xml.sax.saxutils import escape, quoteattr
 
 from memtune.audit.drift import Check
-from memtune.report import Assembly, HostResult, value_text
+from memtune.report import Assembly, HostResult
+from memtune.report.format import value_text
 
 # Characters XML 1.0 cannot carry, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -7,14 +7,11 @@ from __future__ import annotations
 import html
 
 from memtune.audit.drift import Kind
-from memtune.report import Assembly, HostResult, summary_line, value_text
+from memtune.report import Assembly, HostResult, summary_line
+from memtune.report.format import markdown_cell
 
 MARKDOWN_HOSTS = 40
 VERDICT = {0: "no drift", 1: "drift found", 2: "hosts could not be audited"}
-
-
-def _cell(value: object) -> str:
-    return value_text(value).replace("|", "\\|").replace("\n", " ")
 
 
 def fragment(result: HostResult) -> str:
@@ -28,8 +25,9 @@ def fragment(result: HostResult) -> str:
     for check in failed:
         for finding in check.findings:
             lines.append(
-                f"| `{check.name}` | {finding.kind.value} | {_cell(check.desired)} "
-                f"| {_cell(check.runtime)} | {_cell(check.boot)} | {_cell(finding.message)} |"
+                f"| `{check.name}` | {finding.kind.value} | {markdown_cell(check.desired)} "
+                f"| {markdown_cell(check.runtime)} | {markdown_cell(check.boot)} "
+                f"| {markdown_cell(finding.message)} |"
             )
     return "\n".join([*lines, "", "</details>"])
 
@@ -55,12 +53,12 @@ def assemble(report: Assembly) -> str:
         ]
     if report.errors:
         lines += ["", "### Not audited", "", "| host | error |", "| --- | --- |"]
-        lines += [f"| `{error.host}` | {_cell(error.message)} |" for error in report.errors]
+        lines += [f"| `{error.host}` | {markdown_cell(error.message)} |" for error in report.errors]
     if report.moved:
         lines += ["", f"### Moved since the baseline `{report.baseline}`", ""]
         lines += ["| host | knob | field | baseline | now |", "| --- | --- | --- | --- | --- |"]
         lines += [
-            f"| `{m.host}` | `{m.knob}` | {m.field} | {_cell(m.before)} | {_cell(m.after)} |"
+            f"| `{m.host}` | `{m.knob}` | {m.field} | {markdown_cell(m.before)} | {markdown_cell(m.after)} |"
             for m in report.moved[: MARKDOWN_HOSTS * 10]
         ]
         if len(report.moved) > MARKDOWN_HOSTS * 10:

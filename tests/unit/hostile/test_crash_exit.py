@@ -18,6 +18,7 @@ from ansible.errors import AnsibleActionFail
 
 import memtune.cli.main
 from ansible_collections.memtune.fleet.plugins.action import audit, fleet_report, tune
+from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import fail_on_bug
 from memtune.cli.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_PIPE
 
 MEMTUNE = [sys.executable, "-c", "from memtune.cli.main import main; main()"]
@@ -127,7 +128,7 @@ def action_raising(error: Exception) -> Any:
     """An action whose run, wrapped as the actions' are (fail_on_bug), raises ``error``."""
 
     class Action:
-        @tune.fail_on_bug
+        @fail_on_bug
         def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
             raise error
 
