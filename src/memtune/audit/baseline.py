@@ -13,17 +13,14 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from memtune.audit.drift import pool_at_boot, thp_at_boot
 from memtune.facts.model import FactsError, HostFacts
+from memtune.model import Model
 
 SCHEMA_VERSION: Literal[1] = 1
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Value(TypedDict):
@@ -42,7 +39,7 @@ HostState = dict[str, Value]
 HOST_STATE: TypeAdapter[HostState] = TypeAdapter(HostState)
 
 
-class Baseline(_Model):
+class Baseline(Model):
     """The saved state of a fleet: host -> knob name (``vm.swappiness``, ``hugepages.2048kB[node0]``,
     ``thp.enabled``, ``cmdline``, ``cgroup.<unit or path>.<limit>``) -> value now and at boot."""
 
@@ -50,7 +47,7 @@ class Baseline(_Model):
     hosts: dict[str, HostState]
 
 
-class Movement(_Model):
+class Movement(Model):
     """One value that is not what the baseline recorded (``field``: runtime, boot, or host when the whole
     host appeared or disappeared)."""
 

@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
@@ -16,14 +15,13 @@ from memtune.errors import PolicyError
 from memtune.facts.model import FactsError
 from memtune.hosts.files import load_host_facts
 from memtune.hosts.jobs import Files, Job
+from memtune.model import Model
 from memtune.report.format import console_text, markdown_cell, rule_origin, text_cells, value_text
 from memtune.terminal import printable
 
 
-class PlanChange(BaseModel):
+class PlanChange(Model):
     """One planned value that differs; ``old``/``new`` None when the knob is not planned on that side."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str
     knob: str

@@ -21,11 +21,10 @@ import enum
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from memtune.engine.desired import DesiredState, HugepagePlan, Provenance, UnitCgroup
 from memtune.engine.knobs import THP_FILES, THP_INTEGERS
 from memtune.facts.model import HostFacts, ManagedCgroup, SysctlEntry
+from memtune.model import Model
 
 MEMTUNE_SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"
 BOOT_UNIT = "memtune-boot.service"
@@ -50,11 +49,7 @@ class Kind(enum.StrEnum):
 APPLICABLE = frozenset({Kind.runtime_drift, Kind.boot_drift, Kind.shortfall, Kind.leftover})
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Finding(_Model):
+class Finding(Model):
     """One way a check fails. ``mendable``: memory_apply can put it right (it never edits other people's
     files, so a sysctl file of theirs that wins at boot is reported, not mended)."""
 
@@ -63,7 +58,7 @@ class Finding(_Model):
     mendable: bool = True
 
 
-class Check(_Model):
+class Check(Model):
     """One planned value on one host (and NUMA node): what it should be, is, and will be after boot."""
 
     knob: str
@@ -84,7 +79,7 @@ class Check(_Model):
         return self.knob if self.node is None else f"{self.knob}[node{self.node}]"
 
 
-class HostDrift(_Model):
+class HostDrift(Model):
     host: str
     checks: list[Check]
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from memtune.model import Model
 
 SCHEMA_VERSION: Literal[1] = 1
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Provenance(_Model):
+class Provenance(Model):
     """Where a planned value comes from. ``overrides`` lists the values of lower layers (or earlier rules)
     it replaced, oldest first; only those entries carry the replaced ``value``."""
 
@@ -34,12 +32,12 @@ class Provenance(_Model):
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
 
-class Planned(_Model):
+class Planned(Model):
     value: int | str
     provenance: Provenance
 
 
-class HugepagePlan(_Model):
+class HugepagePlan(Model):
     size_kb: int
     per_node: dict[str, int]
     boot: bool
@@ -47,7 +45,7 @@ class HugepagePlan(_Model):
     provenance: Provenance
 
 
-class CmdlineArg(_Model):
+class CmdlineArg(Model):
     arg: str
     provenance: Provenance
 
@@ -55,27 +53,27 @@ class CmdlineArg(_Model):
 Limit = int | Literal["infinity"]
 
 
-class UnitCgroup(_Model):
+class UnitCgroup(Model):
     unit: str
     limits: dict[str, Limit]
     force: bool
     provenance: Provenance
 
 
-class PathCgroup(_Model):
+class PathCgroup(Model):
     path: str
     limits: dict[str, Limit]
     force: bool
     provenance: Provenance
 
 
-class Skipped(_Model):
+class Skipped(Model):
     knob: str
     reason: str
     provenance: Provenance
 
 
-class DesiredState(_Model):
+class DesiredState(Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     sysctl: dict[str, Planned] = {}
     thp: dict[

@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
@@ -19,6 +17,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from memtune.model import Model
 
 SCHEMA_VERSION = 2
 
@@ -35,11 +35,7 @@ def _exact_int(value: Any) -> Any:
     return value
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SwapDevice(_Model):
+class SwapDevice(Model):
     path: str
     type: str
     size_kb: Kb
@@ -47,7 +43,7 @@ class SwapDevice(_Model):
     priority: Int
 
 
-class Memory(_Model):
+class Memory(Model):
     mem_total_kb: Annotated[StrictInt, Field(gt=0, le=2**64 - 1)]
     mem_free_kb: Kb | None
     mem_available_kb: Kb | None
@@ -63,7 +59,7 @@ class Memory(_Model):
     swap_devices: list[SwapDevice]
 
 
-class NodePool(_Model):
+class NodePool(Model):
     """A hugepage pool on one NUMA node (the kernel keeps no per-node reservations)."""
 
     nr: Kb | None
@@ -76,7 +72,7 @@ class HostPool(NodePool):
     overcommit: Kb | None = None
 
 
-class Node(_Model):
+class Node(Model):
     id: Kb
     mem_total_kb: Kb | None
     mem_free_kb: Kb | None
@@ -88,7 +84,7 @@ class Node(_Model):
     hugepages: dict[int, NodePool]
 
 
-class Numa(_Model):
+class Numa(Model):
     available: StrictBool
     online: list[Int]
     possible: list[Int]
@@ -102,13 +98,13 @@ class Numa(_Model):
         return self
 
 
-class Hugepages(_Model):
+class Hugepages(Model):
     default_size_kb: Kb | None
     sizes_kb: list[Int]
     pools: dict[int, HostPool]
 
 
-class Thp(_Model):
+class Thp(Model):
     enabled: str | None
     enabled_choices: list[str]
     defrag: str | None
@@ -120,13 +116,13 @@ class Thp(_Model):
     khugepaged_max_ptes_none: int | None = None
 
 
-class SysctlEntry(_Model):
+class SysctlEntry(Model):
     path: str
     line: Annotated[StrictInt, Field(ge=1)]
     value: str
 
 
-class SysctlSource(_Model):
+class SysctlSource(Model):
     """Every assignment of one key at boot, in the order the boot applies them (the probe's one answer:
     plugins/module_utils/_boot/sysctl_files.py). ``after_memtune``: the assignments applied after memtune's
     own file, which memtune cannot win against."""
@@ -136,14 +132,14 @@ class SysctlSource(_Model):
     after_memtune: list[SysctlEntry]
 
 
-class TunedWrite(_Model):
+class TunedWrite(Model):
     path: str
     line: Annotated[StrictInt, Field(ge=1)]
     knob: Literal["enabled", "defrag"]
     value: str
 
 
-class Tuned(_Model):
+class Tuned(Model):
     """An active TuneD profile: another writer of memory settings at boot. Its sysctls are in
     ``sysctl_sources``; ``thp`` are its transparent hugepage writes, which run after memtune's boot unit."""
 
@@ -152,13 +148,13 @@ class Tuned(_Model):
     thp: list[TunedWrite]
 
 
-class Cgroup(_Model):
+class Cgroup(Model):
     version: Literal["v1", "v2", "hybrid", "none"]
     memory_controller: StrictBool
     mount: str | None
 
 
-class Platform(_Model):
+class Platform(Model):
     virtualization: str
     container: str | None
     proc_sys_vm_writable: StrictBool
@@ -166,31 +162,31 @@ class Platform(_Model):
     cgroup: Cgroup
 
 
-class PressureLine(_Model):
+class PressureLine(Model):
     avg10: Float
     avg60: Float
     avg300: Float
     total: Int
 
 
-class Pressure(_Model):
+class Pressure(Model):
     some: PressureLine | None = None
     full: PressureLine | None = None
 
 
-class Kernel(_Model):
+class Kernel(Model):
     release: str
     version: tuple[Int, Int, Int] | None
     cmdline: str | None
 
 
-class Evidence(_Model):
+class Evidence(Model):
     pid: Int
     comm: str
     match: str
 
 
-class Workload(_Model):
+class Workload(Model):
     name: str
     pids: list[Int]
     evidence: list[Evidence]
@@ -200,7 +196,7 @@ class Workload(_Model):
 CgroupLimit = int | str  # bytes, or "infinity"
 
 
-class ManagedCgroup(_Model):
+class ManagedCgroup(Model):
     """A cgroup memtune manages: a systemd unit (limits at boot from its drop-in) or a raw path."""
 
     unit: str | None
@@ -209,17 +205,17 @@ class ManagedCgroup(_Model):
     runtime: dict[str, CgroupLimit | None] | None
 
 
-class BootloaderArgs(_Model):
+class BootloaderArgs(Model):
     path: str
     args: list[str]
 
 
-class BootUnit(_Model):
+class BootUnit(Model):
     installed: StrictBool
     enabled: StrictBool
 
 
-class LedgerGeneration(_Model):
+class LedgerGeneration(Model):
     """One run that changed what memtune manages: ``items`` are the values it set, named as the audit
     names its checks (``vm.swappiness``, ``thp.enabled``, ``hugepages.2048kB[node0]``, ``cmdline.<arg>``,
     ``cgroup.<unit or path>.<limit>``)."""
@@ -231,7 +227,7 @@ class LedgerGeneration(_Model):
     items: list[str]
 
 
-class Ledger(_Model):
+class Ledger(Model):
     """The host's ledger (/var/lib/memtune/ledger.json), small: no values, only names. ``error`` says why a
     file there cannot be used (then the other fields are empty)."""
 
@@ -246,7 +242,7 @@ class Ledger(_Model):
         return frozenset(self.generations[-1].items) if self.generations else frozenset()
 
 
-class MemtuneState(_Model):
+class MemtuneState(Model):
     """What memtune left on the host and what the next boot restores from it."""
 
     sysctl_file: StrictBool
@@ -259,7 +255,7 @@ class MemtuneState(_Model):
     cgroups: list[ManagedCgroup]
 
 
-class HostFacts(_Model):
+class HostFacts(Model):
     """Everything the probe knows about one host; validated before any planning."""
 
     schema_version: Annotated[Literal[2], BeforeValidator(_exact_int)]

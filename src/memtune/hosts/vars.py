@@ -5,21 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from memtune.engine.desired import DesiredState
 from memtune.engine.plan import plan
 from memtune.errors import PolicyError
 from memtune.facts.model import HostFacts
+from memtune.model import Model
 from memtune.policy.load import policy_from_data
 from memtune.policy.model import Policy, PolicySet
 from memtune.policy.source import load_yaml_file
 
 
-class HostVars(BaseModel):
+class HostVars(Model):
     """The inventory variables memtune reads for one host (the action plugin passes the same)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     memtune_inputs: dict[str, Any] = {}
     memtune_workloads: list[str] | None = None

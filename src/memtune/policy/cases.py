@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from memtune.engine.desired import DesiredState
 from memtune.engine.merge import ConflictError
@@ -21,17 +21,14 @@ from memtune.errors import PolicyError, raise_all
 from memtune.facts.model import FactsError, HostFacts, parse_facts
 from memtune.hosts.files import load_host_facts
 from memtune.hosts.vars import HostVars
+from memtune.model import Model
 from memtune.policy.load import load_policy_set, validation_errors
 from memtune.policy.model import PolicySet, bundled_policy_dir
 from memtune.policy.source import load_yaml_file
 from memtune.report.junit import _attr, _text
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Expect(_Strict):
+class Expect(Model):
     """One knob's expectation other than a plain value: a conflict (words of its message), a skip (words
     of the reason), or that the plan does not set it."""
 
@@ -40,7 +37,7 @@ class Expect(_Strict):
     absent: StrictBool = False
 
 
-class Case(_Strict):
+class Case(Model):
     name: StrictStr
     facts: StrictStr | None = Field(None, description="A facts JSON file, relative to the case file")
     tree: StrictStr | None = Field(
@@ -53,7 +50,7 @@ class Case(_Strict):
     error: StrictStr | None = Field(None, description="The plan must fail with a message containing this")
 
 
-class CaseFile(_Strict):
+class CaseFile(Model):
     policies: list[StrictStr] = []
     cases: list[Case]
 

@@ -12,9 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     JsonValue,
@@ -38,6 +36,7 @@ from memtune.engine.knobs import (
 )
 from memtune.engine.sizes import parse_size
 from memtune.errors import PolicyError
+from memtune.model import Model
 from memtune.policy.source import Marks, Path_
 
 Layer = Literal["baseline", "workload", "group", "host"]
@@ -95,21 +94,17 @@ VersionCondition = Annotated[
 Value = StrictInt | StrictStr
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SizeRange(_Strict):
+class SizeRange(Model):
     min: Size | None = None
     max: Size | None = None
 
 
-class CountRange(_Strict):
+class CountRange(Model):
     min: Annotated[int, Field(ge=0)] | None = None
     max: Annotated[int, Field(ge=0)] | None = None
 
 
-class When(_Strict):
+class When(Model):
     """All given conditions must hold. Lists mean 'any of'."""
 
     workload: Names | None = None
@@ -124,7 +119,7 @@ class When(_Strict):
     expr: StrictStr | None = None
 
 
-class Thp(_Strict):
+class Thp(Model):
     enabled: Literal["always", "madvise", "never"] | None = None
     defrag: Literal["always", "defer", "defer+madvise", "madvise", "never"] | None = None
     shmem_enabled: Literal["always", "within_size", "advise", "never", "deny", "force"] | None = Field(
@@ -141,7 +136,7 @@ class Thp(_Strict):
         return {key: value for key in THP_FILES if (value := getattr(self, key)) is not None}
 
 
-class _Pool(_Strict):
+class _Pool(Model):
     size: Annotated[
         int, BeforeValidator(_hugepage_size), WithJsonSchema({"type": "string", "enum": ["2MiB", "1GiB"]})
     ]
@@ -192,7 +187,7 @@ HugepagePool = Annotated[
 ]
 
 
-class _Cgroup(_Strict):
+class _Cgroup(Model):
     force: StrictBool = False
     MemoryMin: Value | None = None
     MemoryLow: Value | None = None
@@ -242,7 +237,7 @@ SourceKind = Literal["vendor", "memtune"]
 MergeKey = Annotated[str, Field(pattern=r"^((vm|kernel)(\.[a-z0-9_]+)+|thp\.[a-z_]+|hugepages)$")]
 
 
-class Rule(_Strict):
+class Rule(Model):
     name: Name
     source: StrictStr | None = Field(None, description="Where the values come from: URL, document, profile")
     source_kind: SourceKind = Field(
@@ -285,18 +280,18 @@ class Rule(_Strict):
         return self
 
 
-class InputSpec(_Strict):
+class InputSpec(Model):
     type: Literal["int", "size", "str", "bool", "version"]
     default: StrictInt | StrictStr | StrictBool | None = None
     description: str = ""
 
 
-class Guards(_Strict):
+class Guards(Model):
     min_free_kbytes_max_percent: Annotated[float, Field(gt=0, le=50)] = 5.0
     hugepages_min_node_free_percent: Annotated[float, Field(ge=0, lt=100)] = 10.0
 
 
-class Policy(_Strict):
+class Policy(Model):
     """One policy file (or inline dict): a layer of rules."""
 
     layer: Layer

@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from memtune.audit.baseline import Baseline, Movement
 from memtune.audit.drift import Check, HostDrift, Kind
+from memtune.model import Model
 from memtune.report.picture import MemoryPicture
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -34,18 +35,14 @@ class Format(enum.StrEnum):
     html = "html"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HostError(_Model):
+class HostError(Model):
     """A host that could not be audited (unreadable or invalid facts, a plan error, unreachable)."""
 
     host: str
     message: str
 
 
-class HostResult(_Model):
+class HostResult(Model):
     """One host's checks; ``counts``: findings per kind (every kind present); ``groups``: its inventory
     groups (empty when the audit had no inventory variables); ``memory``: its memory picture (none in
     reports written before it was added)."""
@@ -58,7 +55,7 @@ class HostResult(_Model):
     memory: MemoryPicture | None = None
 
 
-class Summary(_Model):
+class Summary(Model):
     hosts: int
     drifted_hosts: int
     errors: int
@@ -74,7 +71,7 @@ class Summary(_Model):
         return EXIT_DRIFT if self.drifted_hosts or self.moved else EXIT_CLEAN
 
 
-class FleetReport(_Model):
+class FleetReport(Model):
     """What ``memtune audit`` and ``memtune.fleet.fleet_report`` report; ``moved`` is empty without a
     baseline and kept apart from the policy findings in every format."""
 

@@ -3,16 +3,11 @@ memory pressure, taken from the facts the audit read (a summary, not the facts t
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from memtune.facts.model import HostFacts, PressureLine
+from memtune.model import Model
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NodeMemory(_Model):
+class NodeMemory(Model):
     """One NUMA node: its memory and, per huge page size in kB, the pages in its pool."""
 
     node: int
@@ -21,7 +16,7 @@ class NodeMemory(_Model):
     hugepages: dict[int, int | None] = {}
 
 
-class PoolMemory(_Model):
+class PoolMemory(Model):
     """One huge page size (kB) across the host: pages in the pool and free."""
 
     size_kb: int
@@ -29,7 +24,7 @@ class PoolMemory(_Model):
     free: int | None
 
 
-class PressureAverages(_Model):
+class PressureAverages(Model):
     """One line of /proc/pressure/memory: percentages over 10 s and 60 s, and the total stall in µs."""
 
     avg10: float
@@ -37,7 +32,7 @@ class PressureAverages(_Model):
     total: int
 
 
-class MemoryPicture(_Model):
+class MemoryPicture(Model):
     mem_total_kb: int
     mem_available_kb: int | None = None
     swap_total_kb: int | None = None
