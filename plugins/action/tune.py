@@ -21,7 +21,8 @@ try:
     from memtune import DesiredState, HostFacts
     from memtune.audit.drift import boot_conflict
     from memtune.audit.drift import drift as host_drift
-    from memtune.engine.knobs import SYSCTLS
+    from memtune.engine.kinds.sysctl import KIND as SYSCTL
+    from memtune.engine.kinds.sysctl import SYSCTLS
 except ImportError:  # reported by action_base.MEMTUNE_IMPORT_ERROR (ansible-test's import sanity)
     pass
 
@@ -59,7 +60,7 @@ def rollback_choice(value: Any) -> str | None:
 def conflicts(desired: DesiredState, facts: HostFacts) -> list[str]:
     """Managed sysctls that another writer, applied after memtune's file at boot, sets to something else."""
     found = []
-    for key, planned in desired.sysctl.items():
+    for key, planned in SYSCTL.desired_section(desired).items():
         if (beating := boot_conflict(key, planned.value, facts)) is not None:
             found.append(
                 f"{key}: {beating.path} line {beating.line} sets {beating.value} and is applied after "

@@ -23,7 +23,7 @@ use_shipped_engine()
 MEMTUNE_IMPORT_ERROR: ImportError | None = None
 try:
     from memtune import DesiredState, HostFacts, PolicyError, load_policy_set, parse_facts
-    from memtune.engine.knobs import SYSCTLS
+    from memtune.engine.kinds.sysctl import SYSCTLS
     from memtune.facts.model import FactsError
     from memtune.hosts.vars import HostVars
     from memtune.policy.model import bundled_policy_dir

@@ -7,7 +7,8 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host import cgroup 
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._probe import collect as _collect
 from memtune.audit import drift
-from memtune.engine import knobs
+from memtune.engine.kinds import cgroup as cgroup_kind
+from memtune.engine.kinds import thp as thp_kind
 
 
 def test_memtunes_sysctl_file_is_one_path() -> None:
@@ -15,12 +16,12 @@ def test_memtunes_sysctl_file_is_one_path() -> None:
 
 
 def test_the_limits_a_cgroup_v1_controller_holds() -> None:
-    assert tuple(_cgroup.V1_FILES) == knobs.CGROUP_V1_LIMITS
-    assert set(_cgroup.V2_FILES) == set(knobs.CGROUP_LIMITS)
+    assert tuple(_cgroup.V1_FILES) == cgroup_kind.CGROUP_V1_LIMITS
+    assert set(_cgroup.V2_FILES) == set(cgroup_kind.CGROUP_LIMITS)
 
 
 def test_thp_directory() -> None:
-    assert _sysctl_files.THP_DIR == drift.THP_DIR == knobs.THP_DIR == _collect.THP_DIR
+    assert _sysctl_files.THP_DIR == drift.THP_DIR == thp_kind.THP_DIR == _collect.THP_DIR
 
 
 def test_the_facts_schema_version_is_one_number() -> None:
@@ -33,6 +34,6 @@ def test_the_facts_schema_version_is_one_number() -> None:
 
 
 def test_thp_files() -> None:
-    assert _collect.THP_FILES == knobs.THP_FILES
-    assert set(_collect.THP_CHOICE_KNOBS) == set(knobs.THP_CHOICES)
-    assert set(knobs.THP_FILES) == set(knobs.THP_CHOICES) | set(knobs.THP_INTEGERS)
+    assert _collect.THP_FILES == thp_kind.THP_FILES
+    assert set(_collect.THP_CHOICE_KNOBS) == set(thp_kind.THP_CHOICES)
+    assert set(thp_kind.THP_FILES) == set(thp_kind.THP_CHOICES) | set(thp_kind.THP_INTEGERS)

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memtune.engine.knobs import SYSCTLS
+from memtune.engine.kinds.sysctl import SYSCTLS
 
 KNOBS = sorted(SYSCTLS)
 EXPRESSIONS = [

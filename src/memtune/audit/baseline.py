@@ -14,25 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
-from typing_extensions import TypedDict
 
-from memtune.audit.drift import pool_at_boot, thp_at_boot
+from memtune.audit.checks import Value, value
+from memtune.engine.kinds import KINDS
 from memtune.facts.model import FactsError, HostFacts
 from memtune.model import Model
 
 SCHEMA_VERSION: Literal[1] = 1
-
-
-class Value(TypedDict):
-    """One knob's value now and after the next boot (plain dicts: a fleet has hundreds of thousands)."""
-
-    runtime: Any
-    boot: Any
-    boot_source: str | None
-
-
-def _value(runtime: Any = None, boot: Any = None, boot_source: str | None = None) -> Value:
-    return {"runtime": runtime, "boot": boot, "boot_source": boot_source}
 
 
 HostState = dict[str, Value]
@@ -61,43 +49,10 @@ class Movement(Model):
 
 def host_state(facts: HostFacts) -> HostState:
     """Every value of ``facts`` a baseline records, by knob name."""
-    state: HostState = {}
-    for key, value in sorted(facts.sysctl.items()):
-        sources = facts.sysctl_sources.get(key)
-        winner = sources.winner if sources else None
-        state[key] = _value(
-            runtime=value,
-            boot=winner.value if winner else None,
-            boot_source=f"{winner.path}:{winner.line}" if winner else None,
-        )
-    if facts.thp is not None:
-        for name in ("enabled", "defrag"):
-            boot, source = thp_at_boot(facts, name)
-            state[f"thp.{name}"] = _value(getattr(facts.thp, name), boot, source)
-    for node in facts.numa.nodes:
-        for size_kb, pool in sorted(node.hugepages.items()):
-            boot, source = pool_at_boot(facts, node.id, size_kb)
-            state[f"hugepages.{size_kb}kB[node{node.id}]"] = _value(
-                runtime=pool.nr, boot=boot, boot_source=source
-            )
-    entries = facts.memtune.bootloader
-    state["cmdline"] = _value(
-        runtime=facts.kernel.cmdline,
-        boot=" ".join(sorted({arg for entry in entries for arg in entry.args})) or None,
-        boot_source=", ".join(entry.path for entry in entries) or None,
-    )
-    for group in facts.memtune.cgroups:
-        limits = sorted({*(group.runtime or {}), *(group.boot or {})})
-        for name in limits:
-            state[f"cgroup.{group.unit or group.path}.{name}"] = _value(
-                runtime=(group.runtime or {}).get(name),
-                boot=(group.boot or {}).get(name),
-                boot_source=f"{group.unit}.d/50-memtune.conf" if group.unit else None,
-            )
-    return state
+    return {name: found for kind in KINDS for name, found in kind.host_state(facts)}
 
 
-_NOTHING = _value()
+_NOTHING = value()
 
 
 def _host_moves(host: str, before: HostState, after: HostState) -> list[Movement]:

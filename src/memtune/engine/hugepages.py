@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from memtune.engine.desired import CmdlineArg, HugepagePlan
-from memtune.engine.knobs import PER_NODE_CMDLINE_SINCE, Version
+from memtune.engine.knobs import Version
+from memtune.engine.planned import CmdlineArg, HugepagePlan
 from memtune.errors import PolicyError
-from memtune.facts.model import Node
+from memtune.facts.parts import Node
+
+# hugepages=<node>:<count>,... on the command line (per-node boot allocation) since 5.16.
+PER_NODE_CMDLINE_SINCE: Version = (5, 16, 0)
 
 
 def spread(total: int, weights: Mapping[int, int]) -> dict[int, int]:

@@ -1,38 +1,27 @@
-"""The planner: one host's facts, the rules of its layers applied in order, values checked against the
-knob catalog and the guards."""
+"""The planner: one host's facts, the rules of its layers applied in order. It holds what every knob kind
+plans with (values and expressions, ``when``, skipped knobs, workload policies that share a host, the facts
+read); each kind (engine/kinds) plans its own section of a rule."""
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
-from memtune.engine.desired import HugepagePlan, Limit, PathCgroup, Planned, Provenance, Skipped, UnitCgroup
-from memtune.engine.hugepages import spread
-from memtune.engine.knobs import (
-    CGROUP_LIMITS,
-    CGROUP_V1_LIMITS,
-    SYSCTLS,
-    THP_CHOICES,
-    THP_DIR,
-    THP_FILES,
-    THP_INTEGERS,
-    THP_MERGE,
-    UNIT_BYTES,
-    Merge,
-    format_version,
-    parse_version,
-)
-from memtune.engine.merge import NOTES, Conflict
-from memtune.engine.rules import RuleContext, replacing
-from memtune.engine.sizes import parse_percent, parse_size
+from memtune.engine.kinds import KINDS
+from memtune.engine.kinds.base import KnobKind
+from memtune.engine.knobs import NOTES, Merge, parse_version
+from memtune.engine.merge import Conflict
+from memtune.engine.planned import Planned, Provenance, Skipped, kept
+from memtune.engine.rules import RuleContext
+from memtune.engine.sizes import parse_size
 from memtune.facts.model import HostFacts, Node
 from memtune.policy.expr import INT_LIMIT, ExpressionError, Scope, compile_expression, split_expression
-from memtune.policy.model import CgroupUnit, Guards, HugepagePool, When, pool_amount
+from memtune.policy.model import Guards, When
 from memtune.policy.source import Path_
 from memtune.report.format import format_value
 
+S = TypeVar("S")
 DEFAULT_GUARDS = Guards()
 # Expression inputs that summarize a fact -> the fact path that holds it (expr._VARIABLE_FACTS).
 EXPRESSION_PATHS = {"numa.nodes": "numa.online", "workloads": "workloads names"}
@@ -47,10 +36,8 @@ class Planner:
         self.guards = DEFAULT_GUARDS
         self.warnings: list[str] = []
         self.skipped: list[Skipped] = []
-        self.sysctl: dict[str, Planned] = {}
-        self.thp: dict[str, Planned] = {}
-        self.pools: dict[int, HugepagePlan] = {}
-        self.cgroups: dict[str, UnitCgroup | PathCgroup] = {}
+        # Each kind's planning state, by kind name (``state(kind)`` reads it typed).
+        self.states: dict[str, object] = {kind.name: kind.start() for kind in KINDS}
         # Workload policies that share a host: the workload each policy came in for (set by ``plan``),
         # the workload (and owner, e.g. the kubelet) behind each value a workload policy set, conflicts.
         self.origins: dict[int, str] = {}
@@ -199,77 +186,15 @@ class Planner:
         if rule.warn:
             line, _column = ctx.policy.mark((*ctx.at, "warn"))
             self.warnings.append(f"{ctx.policy.file}:{line} rule {rule.name!r}: {rule.warn}")
-        for key, raw in rule.sysctl.items():
-            self.apply_sysctl(ctx, key, raw)
-        if rule.thp is not None:
-            for key, choice in rule.thp.settings().items():
-                self.apply_thp(ctx, key, choice)
-        for index, pool in enumerate(rule.hugepages):
-            self.apply_pool(ctx, index, pool)
-        for index, group in enumerate(rule.cgroups):
-            self.apply_cgroup(ctx, index, group)
+        for kind in KINDS:
+            if kind.rule_key is not None:
+                section = kind.rule_section(rule)
+                if kind.sets(section):
+                    kind.plan(self, ctx, section, self.states[kind.name])
 
-    def apply_sysctl(self, ctx: RuleContext, key: str, raw: Any) -> None:
-        knob = SYSCTLS[key]
-        path = ("sysctl", key)
-        release = self.facts.kernel.release
-        self.saw_kernel()
-        self.saw(f"sysctl.{key} is null")
-        if key in self.facts.sysctl and self.facts.sysctl[key] is None:
-            return self.lacking(ctx, key, f"kernel {release} has no {key}", path)
-        if self.version is not None and self.version < knob.since:
-            return self.lacking(
-                ctx, key, f"{key} first appeared in {format_version(knob.since)}; kernel is {release}", path
-            )
-        value, expression, used = self.value(ctx, path, raw, unit_bytes=UNIT_BYTES.get(knob.unit), what=key)
-        span = knob.span_for(self.version)
-        if not span.low <= value <= span.high:
-            raise ctx.error(
-                f"{key} = {value} is outside {span.low}..{span.high}, its range on kernel {release}", path
-            )
-        if key == "vm.min_free_kbytes":
-            self.saw("memory.mem_total_kb")
-            limit = self.facts.memory.mem_total_kb * self.guards.min_free_kbytes_max_percent / 100
-            if value > limit:
-                raise ctx.error(
-                    f"{key} = {value} is above {self.guards.min_free_kbytes_max_percent:g} % of RAM "
-                    f"({int(limit)} kB): the host would be short of memory",
-                    path,
-                )
-        new = ctx.provenance(path, expression, used)
-        twin = knob.exclusive_with if knob.exclusive_with in self.sysctl else None
-        old_key = key if key in self.sysctl else twin
-        old = self.sysctl.get(old_key) if old_key else None
-        if old_key is not None and old is not None and self.shared(ctx, old_key, old.provenance):
-            merge = ctx.rule.merge.get(key, knob.merge)
-            same = old_key == key and old.value == value
-            if self.conflicting(
-                ctx,
-                key,
-                old_key=old_key,
-                old=old.provenance,
-                old_value=old.value,
-                new=new,
-                value=value,
-                merge=merge,
-                same=same,
-            ):
-                return None
-            if merge == "agree" or not self._wins(merge, (old_key, old.value), (key, value)):
-                self.sysctl[old_key] = Planned.model_construct(
-                    value=old.value, provenance=_kept(old.provenance, new, value, NOTES[merge])
-                )
-                return None
-            new = new.model_copy(update={"merge": NOTES[merge]})
-        changes = old is None or old_key != key or old.value != value
-        new = self.settling(ctx, key, twin, new, changes=changes)
-        provenance = replacing(new, self.sysctl.get(key))
-        if twin is not None:
-            provenance = replacing(provenance, self.sysctl.pop(twin))
-            self.holders.pop(twin, None)
-        self.sysctl[key] = ctx.planned(path, value, provenance)
-        self.hold(ctx, key)
-        return None
+    def state(self, kind: KnobKind[Any, S, Any]) -> S:
+        """What ``kind`` holds while this host is planned (its ``start()``, then its rules' values)."""
+        return cast(S, self.states[kind.name])
 
     # -- workload policies that share a host --------------------------------------------------------------
     def origin(self, ctx: RuleContext) -> str:
@@ -325,6 +250,40 @@ class Planner:
         self.conflicts.setdefault(old_key, []).append(conflict)
         return True
 
+    def combine(
+        self,
+        ctx: RuleContext,
+        knob: str,
+        old_key: str,
+        old: Planned,
+        new: Provenance,
+        *,
+        value: Any,
+        merge: Merge,
+        wins: Callable[[], bool],
+    ) -> Planned | Provenance | None:
+        """A workload value meets another workload's (``shared``) under ``merge``: None when they conflict
+        (recorded); the old value, to keep, when it outweighs the new one (or they agree); else the new
+        value's provenance with the merge noted. ``wins`` says whether the new value wins (max or min)."""
+        same = old_key == knob and old.value == value
+        if self.conflicting(
+            ctx,
+            knob,
+            old_key=old_key,
+            old=old.provenance,
+            old_value=old.value,
+            new=new,
+            value=value,
+            merge=merge,
+            same=same,
+        ):
+            return None
+        if merge == "agree" or not wins():
+            return Planned.model_construct(
+                value=old.value, provenance=kept(old.provenance, new, value, NOTES[merge])
+            )
+        return new.model_copy(update={"merge": NOTES[merge]})
+
     def settling(
         self, ctx: RuleContext, key: str, twin: str | None, new: Provenance, *, changes: bool = True
     ) -> Provenance:
@@ -352,211 +311,6 @@ class Planner:
                 )
         return new.model_copy(update={"merge": "; ".join(notes)}) if notes else new
 
-    def _wins(self, merge: Merge, old: tuple[str, Any], new: tuple[str, Any]) -> bool:
-        """Whether the new value wins under ``merge`` (max or min), comparing twins in bytes."""
-        before, after = self._magnitude(*old), self._magnitude(*new)
-        return after > before if merge == "max" else after < before
-
-    def _magnitude(self, key: str, value: Any) -> int:
-        unit = SYSCTLS[key].unit
-        if unit == "percent" and SYSCTLS[key].exclusive_with:
-            self.saw("memory.mem_total_kb")
-            # A ratio is a share of the memory the kernel counts (at most MemTotal) against its twin in bytes.
-            return int(self.facts.memory.mem_total_kb * 1024 * int(value) // 100)
-        return int(value) * UNIT_BYTES.get(unit, 1)
-
-    def apply_thp(self, ctx: RuleContext, key: str, choice: int | str) -> None:
-        path = ("thp", key)
-        thp = self.facts.thp
-        self.saw_kernel()
-        self.saw("thp is null")
-        self.saw(f"thp.{key} is null" if key in THP_INTEGERS else f"thp.{key}_choices")
-        if key == "shmem_enabled":
-            self.saw("thp.shmem_enabled is null")
-        if thp is None:
-            return self.lacking(ctx, f"thp.{key}", "this kernel has no transparent hugepages", path)
-        release = self.facts.kernel.release
-        if (key in THP_INTEGERS or key == "shmem_enabled") and getattr(thp, key) is None:
-            reason = f"kernel {release} has no {THP_DIR}/{THP_FILES[key]} (or the probe did not read it)"
-            return self.lacking(ctx, f"thp.{key}", reason, path)
-        choices: list[str] = getattr(thp, f"{key}_choices", [])
-        if key not in THP_INTEGERS and choices and choice not in choices:
-            reason = f"kernel {release} offers THP {key} {'/'.join(choices)}, not {choice}"
-            return self.lacking(ctx, f"thp.{key}", reason, path)
-        since = THP_INTEGERS[key].since if key in THP_INTEGERS else THP_CHOICES[key][str(choice)]
-        if not choices and self.version is not None and self.version < since:
-            reason = f"THP {key} {choice} first appeared in {format_version(since)}; kernel is {release}"
-            return self.lacking(ctx, f"thp.{key}", reason, path)
-        name = f"thp.{key}"
-        new = ctx.provenance(path)
-        old = self.thp.get(key)
-        if old is not None and self.shared(ctx, name, old.provenance):
-            same = old.value == choice
-            if self.conflicting(
-                ctx,
-                name,
-                old_key=name,
-                old=old.provenance,
-                old_value=old.value,
-                new=new,
-                value=choice,
-                merge=THP_MERGE,
-                same=same,
-            ):
-                return None
-            self.thp[key] = Planned.model_construct(
-                value=old.value, provenance=_kept(old.provenance, new, choice, NOTES[THP_MERGE])
-            )
-            return None
-        changes = old is None or old.value != choice
-        provenance = replacing(self.settling(ctx, name, None, new, changes=changes), old)
-        self.thp[key] = ctx.planned(path, choice, provenance)
-        self.hold(ctx, name)
-        return None
-
-    def apply_pool(self, ctx: RuleContext, index: int, pool: HugepagePool) -> None:
-        kind, raw = pool_amount(pool)
-        path: Path_ = ("hugepages", index, kind)
-        size_kb = pool.size
-        name = f"hugepages.{size_kb}kB"
-        self.saw_kernel()
-        self.saw("hugepages.sizes_kb")
-        self.saw_nodes()
-        if self.facts.hugepages.sizes_kb and size_kb not in self.facts.hugepages.sizes_kb:
-            return self.lacking(
-                ctx, name, f"kernel {self.facts.kernel.release} has no {size_kb} kB hugepages", path
-            )
-        known = {node.id for node in self.memory_nodes}
-        unknown = sorted(set(pool.nodes or ()) - known)
-        if unknown:
-            raise ctx.error(
-                f"hugepages: NUMA node {unknown[0]} does not exist (nodes with memory: {sorted(known)})",
-                ("hugepages", index, "nodes"),
-            )
-        nodes = [node for node in self.memory_nodes if pool.nodes is None or node.id in pool.nodes]
-        used: dict[str, Any] = {}
-        expression: str | None = None
-        if pool.placement == "per_node":
-            counts = {}
-            for node in nodes:
-                counts[node.id], expression, node_used = self.pool_pages(
-                    ctx, path, raw, kind=kind, size_kb=size_kb, node=node
-                )
-                used.update(node_used)
-        else:
-            total, expression, used = self.pool_pages(ctx, path, raw, kind=kind, size_kb=size_kb, node=None)
-            counts = spread(total, {node.id: node.mem_total_kb or 0 for node in nodes})
-        per_node = {str(node.id): counts.get(node.id, 0) for node in self.memory_nodes}
-        new = ctx.provenance(path, expression, used)
-        old = self.pools.get(size_kb)
-        boot, required = pool.boot or size_kb >= 1048576, pool.required
-        if old is not None and self.shared(ctx, name, old.provenance):
-            # Pools of different workloads add up (or, with merge: max, the larger request covers both).
-            merge = ctx.rule.merge.get("hugepages", "sum")
-            per_node = {
-                node: old.per_node.get(node, 0) + pages
-                if merge == "sum"
-                else max(old.per_node.get(node, 0), pages)
-                for node, pages in per_node.items()
-            }
-            new = new.model_copy(update={"merge": NOTES[merge]})
-            boot, required = boot or old.boot, required or old.required
-        else:
-            new = self.settling(ctx, name, None, new)
-        self.pools[size_kb] = HugepagePlan.model_construct(
-            size_kb=size_kb, per_node=per_node, boot=boot, required=required, provenance=replacing(new, old)
-        )
-        self.hold(ctx, name)
-        return None
-
-    def pool_pages(
-        self, ctx: RuleContext, path: Path_, raw: Any, *, kind: str, size_kb: int, node: Node | None
-    ) -> tuple[int, str | None, dict[str, Any]]:
-        what = f"hugepages {kind}"
-        if kind == "count":
-            pages, expression, used = self.value(
-                ctx, path, raw, unit_bytes=size_kb * 1024, what=what, node=node
-            )
-        elif kind == "total":
-            n_bytes, expression, used = self.value(ctx, path, raw, unit_bytes=1, what=what, node=node)
-            pages = -(-n_bytes // (size_kb * 1024))
-        else:
-            expression, used, fraction = None, {}, raw
-            if isinstance(raw, str):
-                try:
-                    source = split_expression(raw) or raw
-                    fraction, used = self.scope.evaluate(compile_expression(source), None, what, node)
-                    self.saw_used(used)
-                    expression = source
-                except ExpressionError as exc:
-                    raise ctx.error(f"{what}: {exc.message}", path) from None
-            if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
-                raise ctx.error(f"{what}: expected a fraction between 0 and 1, got {fraction!r}", path)
-            self.saw("memory.mem_total_kb")
-            base_kb = (node.mem_total_kb or 0) if node is not None else self.facts.memory.mem_total_kb
-            pages = math.floor(base_kb * fraction / size_kb)
-        if pages < 0:
-            raise ctx.error(f"{what}: {pages} pages is negative", path)
-        return pages, expression, used
-
-    def apply_cgroup(self, ctx: RuleContext, index: int, group: Any) -> None:
-        is_unit = isinstance(group, CgroupUnit)
-        target = group.unit if is_unit else group.path
-        path: Path_ = ("cgroups", index)
-        platform = self.facts.platform
-        self.saw("platform.cgroup.memory_controller", "platform.cgroup.version", "platform.systemd")
-        if not platform.cgroup.memory_controller or platform.cgroup.version == "none":
-            return self.lacking(ctx, f"cgroup.{target}", "this host has no cgroup memory controller", path)
-        if is_unit and not platform.systemd:
-            return self.lacking(ctx, f"cgroup.{target}", "this host does not run systemd", path)
-        limits: dict[str, Limit] = {}
-        used: dict[str, Any] = {}
-        expressions: list[str] = []
-        wanted = group.limits()
-        if platform.cgroup.version in ("v1", "hybrid"):
-            for name in [name for name in wanted if name not in CGROUP_V1_LIMITS]:
-                self.lacking(
-                    ctx,
-                    f"cgroup.{target}.{name}",
-                    f"cgroup v1 memory controller ({platform.cgroup.version} hierarchy): it has no {name} "
-                    f"and systemd ignores {name}= (only {', '.join(CGROUP_V1_LIMITS)} applies)",
-                    (*path, name),
-                )
-                del wanted[name]
-            if not wanted:
-                return None
-        for name, raw in wanted.items():
-            percent = parse_percent(raw) if isinstance(raw, str) else None
-            if raw == "infinity":
-                limits[name] = "infinity"
-            elif percent is not None:
-                self.saw("memory.mem_total_kb")
-                limits[name] = self.facts.memory.mem_total_kb * 1024 * int(percent * 100) // 10000
-                used["memory.mem_total_kb"] = self.facts.memory.mem_total_kb
-            else:
-                limits[name], expression, limit_used = self.value(
-                    ctx, (*path, name), raw, unit_bytes=1, what=name
-                )
-                used.update(limit_used)
-                expressions += [f"{name}: {expression}"] if expression else []
-        old = self.cgroups.get(target)
-        merged = {**(old.limits if old else {}), **limits}
-        _check_limit_order(ctx, path, merged)
-        provenance = replacing(ctx.provenance(path, "; ".join(expressions) or None, used), old)
-        force = group.force or bool(old and old.force)
-        self.cgroups[target] = (
-            UnitCgroup.model_construct(unit=target, limits=merged, force=force, provenance=provenance)
-            if is_unit
-            else PathCgroup.model_construct(path=target, limits=merged, force=force, provenance=provenance)
-        )
-        return None
-
-
-def _kept(old: Provenance, loser: Provenance, value: Any, note: str) -> Provenance:
-    """``old``, which keeps its value under a merge, with the workload value it outweighed recorded."""
-    outweighed = loser.model_copy(update={"overrides": [], "value": value})
-    return old.model_copy(update={"overrides": [*old.overrides, outweighed], "merge": note})
-
 
 def _within(value: int, low: int | None, high: int | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
@@ -577,10 +331,3 @@ def _compare(version: tuple[int, int, int] | None, condition: str) -> bool:
         ">": version > other,
         "<": version < other,
     }[op]
-
-
-def _check_limit_order(ctx: RuleContext, path: Path_, limits: Mapping[str, Limit]) -> None:
-    ordered = [(name, limits[name]) for name in CGROUP_LIMITS[:4] if isinstance(limits.get(name), int)]
-    for (low_name, low), (high_name, high) in itertools.pairwise(ordered):
-        if isinstance(low, int) and isinstance(high, int) and low > high:
-            raise ctx.error(f"cgroups: {low_name} ({low}) is above {high_name} ({high})", path)

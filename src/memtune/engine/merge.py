@@ -6,16 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memtune.engine.desired import Provenance
+from memtune.engine.planned import Provenance
 from memtune.errors import PolicyError
 from memtune.report.format import format_value, origin
 
-NOTES = {
-    "max": "the largest of the workload policies' values (a minimum requirement)",
-    "min": "the smallest of the workload policies' values (a ceiling)",
-    "sum": "the workload policies' pools added up",
-    "agree": "the workload policies agree",
-}
 SETTLE = (
     "set {knob} in a group or host policy (it overrides the workload policies on purpose), "
     "or choose the workloads with memtune_workloads"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from memtune.engine.desired import DesiredState
-from memtune.engine.hugepages import boot_arguments, check_node_memory
-from memtune.engine.knobs import THP_FILES, parse_version
+from memtune.engine.desired import SCHEMA_VERSION, DesiredState
+from memtune.engine.kinds import KINDS
+from memtune.engine.knobs import parse_version
 from memtune.engine.layers import Planner
 from memtune.engine.merge import ConflictError
 from memtune.engine.rules import rules_of
@@ -123,21 +123,12 @@ def plan(
     conflicts = [conflict for found in planner.conflicts.values() for conflict in found]
     if conflicts:
         raise ConflictError(conflicts)
-    share = planner.guards.hugepages_min_node_free_percent
-    planner.warnings += check_node_memory(planner.pools.values(), planner.memory_nodes, share)
-    if any(pool.boot for pool in planner.pools.values()):
-        planner.saw_kernel()
-    cmdline, cmdline_warnings = boot_arguments(
-        planner.pools.values(), facts.kernel.version, facts.kernel.release
-    )
-    planner.warnings += cmdline_warnings
+    sections: dict[str, Any] = {}
+    for kind in KINDS:
+        sections.update(kind.finish(planner, planner.states[kind.name]))
     return DesiredState.model_construct(
-        schema_version=1,
-        sysctl=dict(sorted(planner.sysctl.items())),
-        thp={key: planner.thp[key] for key in THP_FILES if key in planner.thp},  # type: ignore[misc]
-        hugepages=sorted(planner.pools.values(), key=lambda pool: pool.size_kb),
-        kernel_cmdline=cmdline,
-        cgroups=[planner.cgroups[key] for key in sorted(planner.cgroups)],
+        schema_version=SCHEMA_VERSION,
+        **sections,
         skipped=planner.skipped,
         warnings=planner.warnings,
         facts_read=sorted(planner.reads),

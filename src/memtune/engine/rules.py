@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from memtune.engine.desired import HugepagePlan, Planned, Provenance
+from memtune.engine.planned import Planned, Provenance, replacing
 from memtune.errors import PolicyError
 from memtune.policy.model import Policy, Rule
 from memtune.policy.source import Path_
+
+__all__ = ["RuleContext", "replacing", "rules_of"]
 
 
 class RuleContext:
@@ -72,18 +74,3 @@ def rules_of(policy: Policy, layer: str) -> list[RuleContext]:
         memo[layer] = [RuleContext(layer, policy, index, rule) for index, rule in enumerate(policy.rules)]
     rules: list[RuleContext] = memo[layer]
     return rules
-
-
-def replacing(new: Provenance, old: Any) -> Provenance:
-    """``new`` with the value it replaces (a Planned, HugepagePlan or cgroup entry) added to its overrides."""
-    if old is None:
-        return new
-    value = (
-        old.value
-        if isinstance(old, Planned)
-        else old.per_node
-        if isinstance(old, HugepagePlan)
-        else old.limits
-    )
-    replaced = old.provenance.model_copy(update={"overrides": [], "value": value})
-    return new.model_copy(update={"overrides": [*old.provenance.overrides, replaced]})

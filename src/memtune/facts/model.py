@@ -1,32 +1,46 @@
 """The controller's view of ``ansible_facts.memtune``, the dict the ``memory_facts`` module returns.
 
 The models mirror the module's RETURN documentation field for field and forbid unknown keys, so a
-change on one side fails the test that runs the real module and validates its output here.
+change on one side fails the test that runs the real module and validates its output here. The knob
+kinds' sections (``sysctl``, ``thp``, ``hugepages``, ...) come from the kinds registry (engine/kinds).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    ValidationError,
-    model_validator,
+from pydantic import BeforeValidator, ValidationError, create_model
+
+from memtune.engine.kinds import KINDS
+from memtune.facts.parts import (
+    Int,
+    Kernel,
+    Memory,
+    MemtuneState,
+    Node,
+    Numa,
+    Platform,
+    Pressure,
+    PressureLine,
+    SysctlEntry,
+    SysctlSource,
+    Tuned,
+    Workload,
 )
-
 from memtune.model import Model
 
-SCHEMA_VERSION = 2
+__all__ = [
+    "SCHEMA_VERSION",
+    "FactsError",
+    "HostFacts",
+    "Node",
+    "PressureLine",
+    "SysctlEntry",
+    "SysctlSource",
+    "parse_facts",
+]
 
-# Facts are typed strictly: a boolean is not a number, "5" is not an integer, and no count exceeds what the
-# kernel's own 64-bit counters hold. (Mapping keys, which JSON writes as strings, are still converted.)
-Int = Annotated[StrictInt, Field(ge=-(2**63), le=2**64 - 1)]
-Kb = Annotated[StrictInt, Field(ge=0, le=2**64 - 1)]
-Float = StrictFloat
+SCHEMA_VERSION = 2
 
 
 def _exact_int(value: Any) -> Any:
@@ -35,238 +49,15 @@ def _exact_int(value: Any) -> Any:
     return value
 
 
-class SwapDevice(Model):
-    path: str
-    type: str
-    size_kb: Kb
-    used_kb: Kb
-    priority: Int
-
-
-class Memory(Model):
-    mem_total_kb: Annotated[StrictInt, Field(gt=0, le=2**64 - 1)]
-    mem_free_kb: Kb | None
-    mem_available_kb: Kb | None
-    buffers_kb: Kb | None
-    cached_kb: Kb | None
-    swap_total_kb: Kb | None
-    swap_free_kb: Kb | None
-    swap_used_kb: Kb | None
-    committed_as_kb: Int | None
-    commit_limit_kb: Kb | None
-    hugetlb_kb: Kb | None
-    anon_hugepages_kb: Kb | None
-    swap_devices: list[SwapDevice]
-
-
-class NodePool(Model):
-    """A hugepage pool on one NUMA node (the kernel keeps no per-node reservations)."""
-
-    nr: Kb | None
-    free: Kb | None
-    surplus: Kb | None
-
-
-class HostPool(NodePool):
-    resv: Kb | None = None
-    overcommit: Kb | None = None
-
-
-class Node(Model):
-    id: Kb
-    mem_total_kb: Kb | None
-    mem_free_kb: Kb | None
-    mem_used_kb: Kb | None
-    file_pages_kb: Kb | None
-    cpus: list[Int]
-    distances: dict[int, Int]
-    has_memory: StrictBool
-    hugepages: dict[int, NodePool]
-
-
-class Numa(Model):
-    available: StrictBool
-    online: list[Int]
-    possible: list[Int]
-    nodes: Annotated[list[Node], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Numa:
-        ids = [node.id for node in self.nodes]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"NUMA node ids must be unique, got {ids}")
-        return self
-
-
-class Hugepages(Model):
-    default_size_kb: Kb | None
-    sizes_kb: list[Int]
-    pools: dict[int, HostPool]
-
-
-class Thp(Model):
-    enabled: str | None
-    enabled_choices: list[str]
-    defrag: str | None
-    defrag_choices: list[str]
-    # Absent from the facts of probes before issue 17, and None where the kernel lacks the file.
-    shmem_enabled: str | None = None
-    shmem_enabled_choices: list[str] = []
-    khugepaged_defrag: int | None = None
-    khugepaged_max_ptes_none: int | None = None
-
-
-class SysctlEntry(Model):
-    path: str
-    line: Annotated[StrictInt, Field(ge=1)]
-    value: str
-
-
-class SysctlSource(Model):
-    """Every assignment of one key at boot, in the order the boot applies them (the probe's one answer:
-    plugins/module_utils/_boot/sysctl_files.py). ``after_memtune``: the assignments applied after memtune's
-    own file, which memtune cannot win against."""
-
-    entries: list[SysctlEntry]
-    winner: SysctlEntry | None
-    after_memtune: list[SysctlEntry]
-
-
-class TunedWrite(Model):
-    path: str
-    line: Annotated[StrictInt, Field(ge=1)]
-    knob: Literal["enabled", "defrag"]
-    value: str
-
-
-class Tuned(Model):
-    """An active TuneD profile: another writer of memory settings at boot. Its sysctls are in
-    ``sysctl_sources``; ``thp`` are its transparent hugepage writes, which run after memtune's boot unit."""
-
-    profiles: list[str]
-    reapply_sysctl: StrictBool
-    thp: list[TunedWrite]
-
-
-class Cgroup(Model):
-    version: Literal["v1", "v2", "hybrid", "none"]
-    memory_controller: StrictBool
-    mount: str | None
-
-
-class Platform(Model):
-    virtualization: str
-    container: str | None
-    proc_sys_vm_writable: StrictBool
-    systemd: StrictBool
-    cgroup: Cgroup
-
-
-class PressureLine(Model):
-    avg10: Float
-    avg60: Float
-    avg300: Float
-    total: Int
-
-
-class Pressure(Model):
-    some: PressureLine | None = None
-    full: PressureLine | None = None
-
-
-class Kernel(Model):
-    release: str
-    version: tuple[Int, Int, Int] | None
-    cmdline: str | None
-
-
-class Evidence(Model):
-    pid: Int
-    comm: str
-    match: str
-
-
-class Workload(Model):
-    name: str
-    pids: list[Int]
-    evidence: list[Evidence]
-    version: str | None
-
-
-CgroupLimit = int | str  # bytes, or "infinity"
-
-
-class ManagedCgroup(Model):
-    """A cgroup memtune manages: a systemd unit (limits at boot from its drop-in) or a raw path."""
-
-    unit: str | None
-    path: str | None
-    boot: dict[str, CgroupLimit] | None
-    runtime: dict[str, CgroupLimit | None] | None
-
-
-class BootloaderArgs(Model):
-    path: str
-    args: list[str]
-
-
-class BootUnit(Model):
-    installed: StrictBool
-    enabled: StrictBool
-
-
-class LedgerGeneration(Model):
-    """One run that changed what memtune manages: ``items`` are the values it set, named as the audit
-    names its checks (``vm.swappiness``, ``thp.enabled``, ``hugepages.2048kB[node0]``, ``cmdline.<arg>``,
-    ``cgroup.<unit or path>.<limit>``)."""
-
-    id: Int
-    time: str | None
-    action: Literal["apply", "rollback-original", "migrated"]
-    plan_hash: str | None
-    items: list[str]
-
-
-class Ledger(Model):
-    """The host's ledger (/var/lib/memtune/ledger.json), small: no values, only names. ``error`` says why a
-    file there cannot be used (then the other fields are empty)."""
-
-    path: str
-    error: str | None
-    originals: list[str]
-    generations: list[LedgerGeneration]
-
-    @property
-    def managed(self) -> frozenset[str]:
-        """What memtune set last and has not yet restored: the newest generation's items."""
-        return frozenset(self.generations[-1].items) if self.generations else frozenset()
-
-
-class MemtuneState(Model):
-    """What memtune left on the host and what the next boot restores from it."""
-
-    sysctl_file: StrictBool
-    boot_unit: BootUnit
-    boot_writes: dict[str, str]
-    snapshot: StrictBool
-    ledger: Ledger | None
-    owned_cmdline: list[str]
-    bootloader: list[BootloaderArgs]
-    cgroups: list[ManagedCgroup]
-
-
-class HostFacts(Model):
-    """Everything the probe knows about one host; validated before any planning."""
+class HostFactsBase(Model):
+    """Everything the probe knows about one host; validated before any planning. The knob kinds' sections
+    are added from the registry (a kind reads its own through a typed accessor)."""
 
     schema_version: Annotated[Literal[2], BeforeValidator(_exact_int)]
     root: str
     kernel: Kernel
     memory: Memory
     numa: Numa
-    hugepages: Hugepages
-    thp: Thp | None
-    sysctl: dict[str, Int | str | None]
-    sysctl_sources: dict[str, SysctlSource]
     tuned: Tuned | None
     platform: Platform
     pressure: Pressure | None
@@ -278,6 +69,18 @@ class HostFacts(Model):
     @property
     def workload_names(self) -> frozenset[str]:
         return frozenset(workload.name for workload in self.workloads)
+
+
+if TYPE_CHECKING:
+    HostFacts = HostFactsBase
+else:
+    HostFacts = create_model(
+        "HostFacts",
+        __base__=HostFactsBase,
+        __doc__=HostFactsBase.__doc__,
+        __module__=__name__,
+        **{name: field for kind in KINDS for name, field in kind.facts_fields.items()},
+    )
 
 
 class FactsError(ValueError):

@@ -4,7 +4,8 @@ kernel. For benchmarks and tests of the engine across a fleet; the probe never u
 from __future__ import annotations
 
 from memtune.engine.knobs import Version
-from memtune.facts.model import HostFacts, Node, NodePool
+from memtune.facts.model import HostFacts
+from memtune.facts.parts import Node, NodePool
 
 
 def resize(facts: HostFacts, mem_total_kb: int, node_count: int, kernel: Version | None = None) -> HostFacts:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
@@ -23,7 +23,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from memtune.engine.knobs import Version, parse_version
 from memtune.engine.sizes import parse_size
-from memtune.facts.model import HostFacts, Node
+
+if TYPE_CHECKING:
+    from memtune.facts.model import HostFacts, Node
 
 FILTERS = (
     "abs",

@@ -3,7 +3,6 @@ need no host facts (knobs, literal ranges, expressions, inputs, rule names)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
@@ -11,27 +10,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from memtune.engine.knobs import HUGEPAGE_MERGES, SYSCTLS, THP_FILES, THP_MERGE, UNIT_BYTES, Merge
+from memtune.engine.kinds import KINDS
+from memtune.engine.kinds.base import RuleChecks
+from memtune.engine.knobs import Merge
 from memtune.engine.plan import input_value
-from memtune.engine.sizes import MAX_BYTES, is_size, parse_percent, parse_size
 from memtune.errors import PolicyError, raise_all
 from memtune.policy.expr import ExpressionError, compile_expression, split_expression
-from memtune.policy.model import (
-    CgroupPath,
-    CgroupUnit,
-    Guards,
-    InputSpec,
-    Policy,
-    PolicySet,
-    PoolCount,
-    PoolFraction,
-    PoolTotal,
-    Rule,
-    SizeRange,
-    Thp,
-    When,
-    pool_amount,
-)
+from memtune.policy.fields import suggest
+from memtune.policy.model import Guards, InputSpec, Policy, PolicySet, Rule, SizeRange, When
 from memtune.policy.source import Marks, Path_, load_yaml_file
 
 
@@ -75,7 +61,7 @@ def _validation_error(error: Any, data: Any, file: str, marks: Marks | None) -> 
     where = _dotted(path)
     if error["type"] == "extra_forbidden":
         key = path[-1] if path else loc[-1]
-        message = f"unknown key {key!r}{_suggest(str(key), _allowed_keys(error, data, path[:-1]))}"
+        message = f"unknown key {key!r}{suggest(str(key), _allowed_keys(error, data, path[:-1]))}"
         where = _dotted(path[:-1])
     elif error["type"] == "missing":
         message = f"missing key {loc[-1]!r}"
@@ -103,12 +89,7 @@ def _allowed_keys(error: Any, data: Any, path: Path_) -> list[str]:
         Policy,
         Rule,
         When,
-        Thp,
-        PoolCount,
-        PoolTotal,
-        PoolFraction,
-        CgroupUnit,
-        CgroupPath,
+        *(model for kind in KINDS for model in kind.rule_models),
         InputSpec,
         Guards,
         SizeRange,
@@ -119,11 +100,6 @@ def _allowed_keys(error: Any, data: Any, path: Path_) -> list[str]:
         if isinstance(node, dict) and len(set(node) & set(fields)) > len(set(node) & set(best)):
             best = fields
     return best
-
-
-def _suggest(key: str, allowed: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _dotted(path: Path_) -> str:
@@ -181,17 +157,19 @@ def _check_policy(policy: Policy) -> None:
 
 def allowed_merges(key: str) -> tuple[Merge, ...]:
     """The merges the catalog allows for a ``merge:`` key (empty: not a knob)."""
-    if key == "hugepages":
-        return HUGEPAGE_MERGES
-    if key.startswith("thp.") and key[4:] in THP_FILES:
-        return (THP_MERGE,)
-    knob = SYSCTLS.get(key)
-    return (knob.merge,) if knob else ()
+    for kind in KINDS:
+        if found := kind.merges(key):
+            return found
+    return ()
+
+
+def _sections(rule: Rule) -> list[tuple[Any, Any]]:
+    """(kind, the rule's section) of every kind with a rule section."""
+    return [(kind, kind.rule_section(rule)) for kind in KINDS if kind.rule_key is not None]
 
 
 def _check_merge(policy: Policy, rule: Rule, at: Path_) -> None:
-    sets = {*rule.sysctl, *(f"thp.{key}" for key in (rule.thp.settings() if rule.thp else {}))}
-    sets |= {"hugepages"} if rule.hugepages else set()
+    sets = {key for kind, section in _sections(rule) for key in kind.merge_keys(section)}
     for key, merge in rule.merge.items():
         path = (*at, "merge", key)
         if key not in sets:
@@ -212,13 +190,10 @@ def _check_mode_fights(policy: Policy) -> None:
     first: dict[str, tuple[int, Rule, Any]] = {}
     for index, rule in enumerate(policy.rules):
         modes: list[tuple[str, Any, Path_]] = [
-            (key, value, ("sysctl", key))
-            for key, value in rule.sysctl.items()
-            if key in SYSCTLS and SYSCTLS[key].merge == "agree"  # an unknown key is _check_rule's error
-        ]
-        modes += [
-            (f"thp.{key}", value, ("thp", key))
-            for key, value in (rule.thp.settings() if rule.thp else {}).items()
+            (key, value, path)
+            for kind, section in _sections(rule)
+            for key, value, path, merge in kind.setting_values(section)
+            if merge == "agree"
         ]
         for key, value, path in modes:
             literal = not (isinstance(value, str) and split_expression(value) is not None)
@@ -280,57 +255,29 @@ def _check_rule(policy: Policy, rule: Rule, at: Path_) -> None:
                     (*at, "when", "inputs"),
                 )
 
-    def sysctl(key: str, value: Any) -> None:
-        if key not in SYSCTLS:
-            raise policy.error(
-                f"rule {rule.name!r}: unknown knob {key!r}{_suggest(key, SYSCTLS)}", (*at, "sysctl", key)
-            )
-        if not expression(value, ("sysctl", key)):
-            _check_sysctl(policy, rule, key, value, (*at, "sysctl", key))
-
-    def hugepages(index: int, pool: PoolCount | PoolTotal | PoolFraction) -> None:
-        kind, amount = pool_amount(pool)
-        if isinstance(amount, int) and not 0 <= amount < 2**63:
-            raise policy.error(
-                f"rule {rule.name!r}: hugepage {kind} {amount} is not a count from 0 to 2^63-1",
-                (*at, "hugepages", index, kind),
-            )
-        plain = not expression(amount, ("hugepages", index, kind)) and isinstance(amount, str)
-        if plain and (kind != "total" or not is_size(str(amount))):
-            raise policy.error(
-                f"rule {rule.name!r}: hugepage {kind} {amount!r} is not a "
-                f"{'size' if kind == 'total' else 'number'} or an expression",
-                (*at, "hugepages", index, kind),
-            )
-
-    def cgroup_limit(index: int, name: str, limit: int | str) -> None:
-        path = ("cgroups", index, name)
-        if expression(limit, path):
-            return
-        if isinstance(limit, int):
-            if not 0 <= limit <= MAX_BYTES:
-                raise policy.error(
-                    f"rule {rule.name!r}: {name} {limit} is not a number of bytes from 0 to 2^64-1",
-                    (*at, *path),
-                )
-            return
-        if limit != "infinity" and parse_percent(limit) is None and not is_size(limit):
-            raise policy.error(
-                f"rule {rule.name!r}: {name} {limit!r} is not a size, a percentage of "
-                "RAM, 'infinity' or an expression",
-                (*at, *path),
-            )
-
     # Every problem of the rule, one per condition, knob, pool and limit (validate reports them all).
     checks: list[Callable[[], None]] = [partial(when, rule.when)] if rule.when else []
-    checks += [partial(sysctl, key, value) for key, value in rule.sysctl.items()]
-    checks += [partial(hugepages, index, pool) for index, pool in enumerate(rule.hugepages)]
     checks += [
-        partial(cgroup_limit, index, name, limit)
-        for index, group in enumerate(rule.cgroups)
-        for name, limit in group.limits().items()
+        check
+        for kind, section in _sections(rule)
+        for check in kind.checks(section, _RuleChecks(policy, rule, at, expression))
     ]
     _run_all(checks)
+
+
+class _RuleChecks(RuleChecks):
+    """A rule's checks, for the kinds' static checks of their sections."""
+
+    def __init__(
+        self, policy: Policy, rule: Rule, at: Path_, expression: Callable[[Any, Path_], bool]
+    ) -> None:
+        self.policy, self.rule, self.at, self._expression = policy, rule, at, expression
+
+    def expression(self, value: Any, path: Path_) -> bool:
+        return self._expression(value, path)
+
+    def error(self, message: str, path: Path_) -> PolicyError:
+        return self.policy.error(f"rule {self.rule.name!r}: {message}", (*self.at, *path))
 
 
 def _run_all(checks: list[Callable[[], None]]) -> None:
@@ -342,24 +289,6 @@ def _run_all(checks: list[Callable[[], None]]) -> None:
         except PolicyError as exc:
             errors.append(exc)
     raise_all(errors)
-
-
-def _check_sysctl(policy: Policy, rule: Rule, key: str, value: Any, path: Path_) -> None:
-    knob = SYSCTLS[key]
-    if isinstance(value, str):
-        if knob.unit not in UNIT_BYTES or not is_size(value):
-            kind = "a size or an integer" if knob.unit in UNIT_BYTES else "an integer"
-            raise policy.error(
-                f"rule {rule.name!r}: {key} must be {kind} or an expression, not {value!r}", path
-            )
-        value = parse_size(value) // UNIT_BYTES[knob.unit]
-    widest = knob.widest
-    if not widest.low <= value <= widest.high:
-        raise policy.error(
-            f"rule {rule.name!r}: {key} = {value} is outside {widest.low}..{widest.high}, "
-            "its range on every kernel",
-            path,
-        )
 
 
 def policy_files(path: Path) -> list[Path]:

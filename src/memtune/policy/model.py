@@ -8,63 +8,60 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BeforeValidator,
-    Discriminator,
     Field,
-    JsonValue,
     PrivateAttr,
     StrictBool,
     StrictInt,
     StrictStr,
-    Tag,
     WithJsonSchema,
+    create_model,
     model_validator,
 )
 
-from memtune.engine.knobs import (
-    CGROUP_LIMITS,
-    HUGEPAGE_MERGES,
-    HUGEPAGE_SIZES_KB,
-    SYSCTLS,
-    THP_FILES,
-    THP_MERGE,
-    Merge,
-)
-from memtune.engine.sizes import parse_size
+from memtune.engine.kinds import KINDS
+from memtune.engine.kinds.cgroup import Cgroup, CgroupPath, CgroupUnit
+from memtune.engine.kinds.hugepages import HugepagePool, PoolCount, PoolFraction, PoolTotal, pool_amount
+from memtune.engine.knobs import MERGE_TEXT, Merge
 from memtune.errors import PolicyError
 from memtune.model import Model
+from memtune.policy.fields import ONE_OR_MORE, Name, Names, Size, Value, listify
 from memtune.policy.source import Marks, Path_
+
+__all__ = [
+    "LAYERS",
+    "MAX_EXTENDS",
+    "MERGE_TEXT",
+    "Cgroup",
+    "CgroupPath",
+    "CgroupUnit",
+    "CountRange",
+    "Guards",
+    "HugepagePool",
+    "InputSpec",
+    "Layer",
+    "Policy",
+    "PolicySet",
+    "PoolCount",
+    "PoolFraction",
+    "PoolTotal",
+    "Rule",
+    "SizeRange",
+    "Value",
+    "When",
+    "bundled_policy_dir",
+    "policy_json_schema",
+    "pool_amount",
+]
 
 Layer = Literal["baseline", "workload", "group", "host"]
 LAYERS: tuple[Layer, ...] = ("baseline", "workload", "group", "host")
-_SIZE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*([KkMmGgTt]([Ii]?[Bb])?|[Bb])?\s*$"
 # How many workload policies one can build on through ``extends`` (a chain, not a count of parents).
 MAX_EXTENDS = 32
 _VERSION_CMP = re.compile(r"^\s*(==|!=|>=|<=|>|<)\s*([0-9]+(\.[0-9]+){0,2})\s*$")
-
-
-def _to_bytes(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return parse_size(value)
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None
-    return value
-
-
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-def _hugepage_size(value: Any) -> Any:
-    n_bytes = _to_bytes(value)
-    if isinstance(n_bytes, int) and n_bytes // 1024 in HUGEPAGE_SIZES_KB and n_bytes % 1024 == 0:
-        return n_bytes // 1024
-    raise ValueError("hugepage size must be 2MiB or 1GiB")
 
 
 def _version_condition(value: Any) -> Any:
@@ -73,25 +70,12 @@ def _version_condition(value: Any) -> Any:
     raise ValueError(f"not a version comparison: {value!r} (write e.g. '>=5.8', '<8.0' or 'unknown')")
 
 
-Size = Annotated[
-    int,
-    BeforeValidator(_to_bytes),
-    Field(ge=0),
-    WithJsonSchema(
-        {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": _SIZE_PATTERN}]}
-    ),
-]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=200)]
-_ONE_OR_MORE: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
-Names = Annotated[list[Name], BeforeValidator(_listify), WithJsonSchema(_ONE_OR_MORE)]
 _VERSION_CONDITION_PATTERN = r"^(unknown|(==|!=|>=|<=|>|<)\s*[0-9.]+)$"
 VersionCondition = Annotated[
     str,
     BeforeValidator(_version_condition),
     WithJsonSchema({"type": "string", "pattern": _VERSION_CONDITION_PATTERN}),
 ]
-# A knob value: an integer, a size or percentage string, a choice, or '{{ expression }}'.
-Value = StrictInt | StrictStr
 
 
 class SizeRange(Model):
@@ -111,7 +95,7 @@ class When(Model):
     ram: SizeRange | None = None
     numa_nodes: CountRange | None = None
     kernel: (
-        Annotated[list[VersionCondition], BeforeValidator(_listify), WithJsonSchema(_ONE_OR_MORE)] | None
+        Annotated[list[VersionCondition], BeforeValidator(listify), WithJsonSchema(ONE_OR_MORE)] | None
     ) = None
     virtualization: Names | None = None
     inputs: Names | None = None
@@ -119,125 +103,18 @@ class When(Model):
     expr: StrictStr | None = None
 
 
-class Thp(Model):
-    enabled: Literal["always", "madvise", "never"] | None = None
-    defrag: Literal["always", "defer", "defer+madvise", "madvise", "never"] | None = None
-    shmem_enabled: Literal["always", "within_size", "advise", "never", "deny", "force"] | None = Field(
-        None, description="THP for tmpfs and shared memory (shmem_enabled, since 4.8)"
-    )
-    khugepaged_defrag: Annotated[StrictInt, Field(ge=0, le=1)] | None = Field(
-        None, description="khugepaged/defrag: 1 lets khugepaged compact memory to collapse pages"
-    )
-    khugepaged_max_ptes_none: Annotated[StrictInt, Field(ge=0, le=511)] | None = Field(
-        None, description="khugepaged/max_ptes_none: unmapped pages khugepaged may fill when collapsing"
-    )
-
-    def settings(self) -> dict[str, int | str]:
-        return {key: value for key in THP_FILES if (value := getattr(self, key)) is not None}
-
-
-class _Pool(Model):
-    size: Annotated[
-        int, BeforeValidator(_hugepage_size), WithJsonSchema({"type": "string", "enum": ["2MiB", "1GiB"]})
-    ]
-    placement: Literal["spread", "per_node"] = "spread"
-    nodes: list[Annotated[int, Field(ge=0)]] | None = None
-    boot: StrictBool = False
-    required: StrictBool = False
-
-
-class PoolCount(_Pool):
-    count: Value
-
-
-class PoolTotal(_Pool):
-    total: Value
-
-
-class PoolFraction(_Pool):
-    fraction: Annotated[float, Field(gt=0, lt=1)] | StrictStr
-
-
-def _one_of(keys: tuple[str, ...]) -> Any:
-    def kind(value: Any) -> str | None:
-        present = [key for key in keys if (key in value if isinstance(value, dict) else hasattr(value, key))]
-        return present[0] if len(present) == 1 else None
-
-    return kind
-
-
-def pool_amount(pool: PoolCount | PoolTotal | PoolFraction) -> tuple[str, Any]:
-    """-> ("count" | "total" | "fraction", the value as written)."""
-    if isinstance(pool, PoolCount):
-        return "count", pool.count
-    if isinstance(pool, PoolTotal):
-        return "total", pool.total
-    return "fraction", pool.fraction
-
-
-HugepagePool = Annotated[
-    Annotated[PoolCount, Tag("count")]
-    | Annotated[PoolTotal, Tag("total")]
-    | Annotated[PoolFraction, Tag("fraction")],
-    Discriminator(
-        _one_of(("count", "total", "fraction")),
-        custom_error_type="pool_amount",
-        custom_error_message="a hugepage pool needs exactly one of count, total or fraction",
-    ),
-]
-
-
-class _Cgroup(Model):
-    force: StrictBool = False
-    MemoryMin: Value | None = None
-    MemoryLow: Value | None = None
-    MemoryHigh: Value | None = None
-    MemoryMax: Value | None = None
-    MemorySwapMax: Value | None = None
-
-    @model_validator(mode="after")
-    def _has_limits(self) -> _Cgroup:
-        if not self.limits():
-            raise ValueError(f"set at least one of {', '.join(CGROUP_LIMITS)}")
-        return self
-
-    def limits(self) -> dict[str, int | str]:
-        return {name: value for name in CGROUP_LIMITS if (value := getattr(self, name)) is not None}
-
-
-class CgroupUnit(_Cgroup):
-    unit: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_.@\\-]+\.(service|slice|scope)$")]
-
-
-def _inside_cgroup_root(path: str) -> str:
-    if any(part in (".", "..") for part in path.split("/")):
-        raise ValueError(f"cgroup path {path!r} must stay below /sys/fs/cgroup (no '.' or '..' parts)")
-    return path
-
-
-class CgroupPath(_Cgroup):
-    path: Annotated[
-        str, Field(pattern=r"^/sys/fs/cgroup(/[A-Za-z0-9:_.@-]+)+$"), AfterValidator(_inside_cgroup_root)
-    ]
-
-
-Cgroup = Annotated[
-    Annotated[CgroupUnit, Tag("unit")] | Annotated[CgroupPath, Tag("path")],
-    Discriminator(
-        _one_of(("unit", "path")),
-        custom_error_type="cgroup_target",
-        custom_error_message="a cgroup entry needs exactly one of unit or path",
-    ),
-]
-
-
-_KNOB_NAMES: list[JsonValue] = [*sorted(SYSCTLS)]
 SourceKind = Literal["vendor", "memtune"]
-# What ``merge:`` may name: sysctl keys, thp.enabled / thp.defrag, and hugepages (every pool of the rule).
-MergeKey = Annotated[str, Field(pattern=r"^((vm|kernel)(\.[a-z0-9_]+)+|thp\.[a-z_]+|hugepages)$")]
+# What ``merge:`` may name: each kind's merge keys (sysctl keys, thp.enabled, hugepages for every pool of
+# the rule, ...).
+_MERGE_KEY = "|".join(kind.merge_pattern for kind in KINDS if kind.merge_pattern)
+MergeKey = Annotated[str, Field(pattern=rf"^({_MERGE_KEY})$")]
+# The rule keys of the kinds' sections.
+_SECTIONS = [kind.rule_key for kind in KINDS if kind.rule_key]
 
 
-class Rule(Model):
+class RuleBase(Model):
+    """A rule's fields but the kinds' sections and ``warn`` (see ``Rule``)."""
+
     name: Name
     source: StrictStr | None = Field(None, description="Where the values come from: URL, document, profile")
     source_kind: SourceKind = Field(
@@ -260,24 +137,33 @@ class Rule(Model):
     )
     when: When | None = None
     required: StrictBool = Field(False, description="Fail instead of skipping a knob this host lacks")
-    # The knob names in the schema too, so an editor flags vm.swapiness as it is typed.
-    sysctl: dict[str, Value] = Field({}, json_schema_extra={"propertyNames": {"enum": _KNOB_NAMES}})
-    thp: Thp | None = None
-    hugepages: list[HugepagePool] = []
-    cgroups: list[Cgroup] = []
-    warn: StrictStr | None = Field(None, description="A warning to report when the rule applies")
+
+    if TYPE_CHECKING:
+        warn: str | None
 
     @model_validator(mode="after")
-    def _sets_something(self) -> Rule:
-        if not (self.sysctl or self.thp or self.hugepages or self.cgroups or self.warn):
-            raise ValueError(f"rule {self.name!r} sets nothing: give sysctl, thp, hugepages, cgroups or warn")
+    def _sets_something(self) -> RuleBase:
+        if not (self.warn or any(kind.sets(kind.rule_section(self)) for kind in KINDS if kind.rule_key)):
+            raise ValueError(f"rule {self.name!r} sets nothing: give {', '.join(_SECTIONS)} or warn")
         return self
 
     @model_validator(mode="after")
-    def _explains_itself(self) -> Rule:
+    def _explains_itself(self) -> RuleBase:
         if self.source_kind == "memtune" and not self.rationale:
             raise ValueError(f"rule {self.name!r}: source_kind memtune needs a rationale")
         return self
+
+
+if TYPE_CHECKING:
+    Rule = RuleBase
+else:
+    Rule = create_model(
+        "Rule",
+        __base__=RuleBase,
+        __module__=__name__,
+        **{name: field for kind in KINDS for name, field in kind.rule_fields.items()},
+        warn=(StrictStr | None, Field(None, description="A warning to report when the rule applies")),
+    )
 
 
 class InputSpec(Model):
@@ -322,39 +208,13 @@ class Policy(Model):
         return PolicyError(message, self._file, line, column)
 
 
-MERGE_TEXT = {
-    "max": "between workload policies the largest value wins (a minimum requirement)",
-    "min": "between workload policies the smallest value wins (a ceiling)",
-    "sum": "between workload policies the pools add up",
-    "agree": "a mode: workload policies that want different values are a conflict",
-}
-
-
 def policy_json_schema() -> dict[str, Any]:
     """The policy format, with every knob of the catalog: its unit, kernel range and merge rule."""
     schema = Policy.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "memtune policy"
-    value = {"anyOf": [{"type": "integer"}, {"type": "string"}]}
-    rule = schema["$defs"]["Rule"]["properties"]
-    rule["sysctl"]["properties"] = {
-        knob.name: {
-            **value,
-            "description": f"{knob.unit}, {knob.widest.low}..{knob.widest.high} (since "
-            f"{'.'.join(map(str, knob.since))}); {MERGE_TEXT[knob.merge]}. {knob.doc}",
-            "x-merge": knob.merge,
-        }
-        for knob in SYSCTLS.values()
-    }
-    rule["sysctl"]["additionalProperties"] = False
-    for key in THP_FILES:
-        prop = schema["$defs"]["Thp"]["properties"][key]
-        prop["description"] = f"{prop.get('description', key)}; {MERGE_TEXT[THP_MERGE]}"
-        schema["$defs"]["Thp"]["properties"][key]["x-merge"] = THP_MERGE
-    rule["hugepages"]["description"] = (
-        f"Hugepage pools; {MERGE_TEXT['sum']} (a rule may say merge: {{hugepages: max}})"
-    )
-    rule["hugepages"]["x-merge"] = list(HUGEPAGE_MERGES)
+    for kind in KINDS:
+        kind.schema(schema["$defs"], schema["$defs"]["Rule"]["properties"])
     return schema
 
 

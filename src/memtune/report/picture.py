@@ -3,6 +3,8 @@ memory pressure, taken from the facts the audit read (a summary, not the facts t
 
 from __future__ import annotations
 
+from memtune.engine.kinds.hugepages import facts_hugepages
+from memtune.engine.kinds.thp import KIND as THP
 from memtune.facts.model import HostFacts, PressureLine
 from memtune.model import Model
 
@@ -67,10 +69,14 @@ def memory_picture(facts: HostFacts) -> MemoryPicture:
         ],
         pools=[
             PoolMemory(size_kb=size, nr=pool.nr, free=pool.free)
-            for size, pool in sorted(facts.hugepages.pools.items())
+            for size, pool in sorted(facts_hugepages(facts).pools.items())
         ],
-        thp_enabled=facts.thp.enabled if facts.thp else None,
-        thp_defrag=facts.thp.defrag if facts.thp else None,
+        thp_enabled=_text(THP.fact(facts, "enabled")),
+        thp_defrag=_text(THP.fact(facts, "defrag")),
         psi_some=_pressure(pressure.some) if pressure else None,
         psi_full=_pressure(pressure.full) if pressure else None,
     )
+
+
+def _text(value: int | str | None) -> str | None:
+    return None if value is None else str(value)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memtune.engine.knobs import SYSCTLS, parse_version
+from memtune.engine.kinds.sysctl import SYSCTLS
+from memtune.engine.knobs import parse_version
 from memtune.engine.sizes import format_size, parse_percent, parse_size
 
 SIZES = [

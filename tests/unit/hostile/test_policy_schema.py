@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from memtune.engine.knobs import SYSCTLS
+from memtune.engine.kinds.sysctl import SYSCTLS
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.workloads import WORKLOADS
-from memtune.engine.knobs import SYSCTLS, UNIT_BYTES
+from memtune.engine.kinds.sysctl import SYSCTLS
+from memtune.engine.knobs import UNIT_BYTES
 from memtune.engine.plan import plan
 from memtune.engine.sizes import parse_size
 from memtune.facts.model import HostFacts

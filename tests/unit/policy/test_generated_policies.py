@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memtune.engine.knobs import SYSCTLS
+from memtune.engine.kinds.sysctl import SYSCTLS
 from memtune.engine.plan import plan
 from memtune.errors import PolicyError
 from memtune.facts.model import HostFacts
