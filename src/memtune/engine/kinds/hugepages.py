@@ -273,7 +273,7 @@ class Hugepages(KnobKind[Section, State, Desired]):
             yield from (f"hugepages.{pool.size_kb}kB[node{node}]" for node in pool.per_node)
 
     def drift(self, section: Desired, facts: HostFacts, desired: BaseModel) -> Iterator[Check]:
-        cmdline = [arg.arg for arg in cast("list[CmdlineArg]", read(desired, "kernel_cmdline"))]
+        cmdline = [arg.arg for arg in cast(list[CmdlineArg], read(desired, "kernel_cmdline"))]
         for pool in section:
             yield from self._checks(pool, facts, cmdline)
 
