@@ -13,6 +13,7 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import RollbackError, rollback_choice
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint import fingerprint
 from ansible_collections.memtune.fleet.plugins.plugin_utils.action_base import FACTS_MODULE, HostAction
 from ansible_collections.memtune.fleet.plugins.plugin_utils.facts_cache import FactsCache
@@ -40,21 +41,6 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "compact_retries": {"type": "int", "default": 3},
     "facts_cache": {"type": "str"},
 }
-
-ROLLBACK_OFF = ("false", "no", "off", "0", "none", "")
-ROLLBACK_CHOICES = {"original": ("true", "yes", "on", "1", "original"), "previous": ("previous",)}
-
-
-def rollback_choice(value: Any) -> str | None:
-    """``rollback`` -> None, "original" or "previous"; ``true`` is "original", as in earlier releases.
-    (memory_apply's copy is module_utils/_apply/run.rollback_choice; a test keeps the two equal.)"""
-    text = str(value).strip().lower()
-    if text in ROLLBACK_OFF:
-        return None
-    for choice, spellings in ROLLBACK_CHOICES.items():
-        if text in spellings:
-            return choice
-    raise AnsibleActionFail(f"rollback: {value!r} is not one of original, previous (true means original)")
 
 
 def conflicts(desired: DesiredState, facts: HostFacts) -> list[str]:
@@ -96,7 +82,11 @@ class ActionModule(HostAction):
     def act(self, result: dict[str, Any], args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         passed = {name: args[name] for name in PASSED_TO_APPLY}
         cache = self._facts_cache(args, task_vars)
-        if rollback := rollback_choice(args["rollback"]):
+        try:
+            rollback = rollback_choice(args["rollback"])
+        except RollbackError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        if rollback:
             applied = self._remote(APPLY_MODULE, {"rollback": rollback, **passed, **facts_back()}, task_vars)
             self._keep(cache, applied, result)
             return self._finish(result, None, [], applied, remote_calls=1)

@@ -309,7 +309,12 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired impor
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.present import PlanError
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.report import report
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.run import plan_run, rollback_choice
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.run import plan_run
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import (
+    LOCK_FILE,
+    RollbackError,
+    rollback_choice,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._host import ledger as _ledger
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import Systemd
@@ -366,7 +371,7 @@ def main():
         rollback = "original" if params["state"] == "absent" else rollback_choice(params["rollback"])
         if rollback is None:
             validate(params["desired"])
-    except (DesiredError, PlanError) as exc:
+    except (DesiredError, PlanError, RollbackError) as exc:
         module.fail_json(msg="invalid desired state: %s" % exc if isinstance(exc, DesiredError) else str(exc))
     bad_keys = [key for key in params["facts_sysctls"] or [] if not SYSCTL_KEY.match(key)]
     if bad_keys:
@@ -374,7 +379,7 @@ def main():
     ctx = _context(module, tree)
     probe = FactsProbe(params["root"], params["facts_sysctls"], params["return_facts"], params["fingerprint"])
     try:
-        with _persist.HostLock(tree.path(_persist.LOCK_FILE), params["lock_timeout"]):
+        with _persist.HostLock(tree.path(LOCK_FILE), params["lock_timeout"]):
             stale = probe.before()
             if stale:
                 module.exit_json(changed=False, stale=True, stale_facts=stale, facts=probe.facts,

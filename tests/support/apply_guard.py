@@ -23,6 +23,8 @@ VM = Path("/proc/sys/vm")
 REPO = Path(__file__).resolve().parents[2]
 THP = Path("/sys/kernel/mm/transparent_hugepage")
 NODES = Path("/sys/devices/system/node")
+ZSWAP = Path("/sys/module/zswap/parameters")
+ZSWAP_SETTINGS = ("enabled", "max_pool_percent", "accept_threshold_percent", "shrinker_enabled")  # memtune's
 # Write-only triggers, and the host-wide pool counts that follow from the per-node ones restored below.
 VM_SKIP = {"compact_memory", "drop_caches", "stat_refresh", "nr_hugepages", "nr_hugepages_mempolicy"}
 # Knobs the kernel raises by itself when memory is added (memory hot-plug, or memory onlined lazily as on
@@ -69,12 +71,13 @@ def thp_choice(text: str) -> str:
 
 
 class HostState:
-    """What the machine looked like: /proc/sys/vm, THP, per-node pools, memtune's files."""
+    """What the machine looked like: /proc/sys/vm, THP, zswap, hugepage pools, memtune's files."""
 
     def __init__(self) -> None:
         self.vm = _read_writable(VM, VM_SKIP)
         self.mem_total_kb = mem_total_kb()
         self.thp = {name: thp_choice((THP / name).read_text()) for name in ("enabled", "defrag")}
+        self.zswap = {name: (ZSWAP / name).read_text() for name in ZSWAP_SETTINGS if (ZSWAP / name).exists()}
         self.pools = {path: path.read_text().strip() for path in pool_files()}
         self.files = self._files()
 
@@ -109,6 +112,11 @@ class HostState:
         ]
         problems += [f"thp {k}: {v} now {other.thp[k]}" for k, v in self.thp.items() if other.thp[k] != v]
         problems += [
+            f"zswap {k}: {v!r} now {other.zswap.get(k)!r}"
+            for k, v in self.zswap.items()
+            if other.zswap.get(k) != v
+        ]
+        problems += [
             f"{p}: {v} now {other.pools.get(p)}" for p, v in self.pools.items() if other.pools.get(p) != v
         ]
         mine, theirs = _without_ledger(self.files), _without_ledger(other.files)
@@ -131,6 +139,9 @@ class HostState:
         for name in ("enabled", "defrag"):
             if thp_choice((THP / name).read_text()) != self.thp[name]:
                 (THP / name).write_text(self.thp[name])
+        for name, text in self.zswap.items():
+            if (ZSWAP / name).read_text() != text:
+                (ZSWAP / name).write_text(text)
         now = _read_writable(VM, VM_SKIP)
         for name, value in self.vm.items():
             if now.get(name) != value:

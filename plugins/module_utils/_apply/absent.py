@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.memtune.fleet.plugins.module_utils import _contract
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import (
     Change,
     daemon_reload_change,
@@ -13,30 +14,31 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes impor
     raw_cgroup_change,
     read_link,
     sysctl_change,
-    thp_change,
     unit_change,
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.present import Plan
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import TWINS, pool_path
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import pool_path
 from ansible_collections.memtune.fleet.plugins.module_utils._boot.bootloader import Bootloader, plan_args
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
-from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import DROPIN_NAME, read_raw
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import read_sysctls, thp_facts
+from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import read_raw
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings as _settings
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import read_sysctls
 
-OWN_FILES = (_persist.SYSCTL_FILE, _persist.BOOT_CONF, _persist.BOOT_UNIT)
+OWN_FILES = (_contract.SYSCTL_FILE, _contract.BOOT_CONF, _contract.BOOT_UNIT)
 
 
 def _restore_runtime(ctx, plan, runtime):
     saved = runtime["sysctl"]
     current = read_sysctls(ctx.tree, sorted(saved))
     for key in sorted(saved):
-        if saved[key] == 0 and saved.get(TWINS.get(key)):
+        if saved[key] == 0 and saved.get(_contract.TWINS.get(key)):
             continue  # writing its twin back zeroes it
         if current[key] is not None:
             plan.compare(sysctl_change(ctx, key, current[key], saved[key]))
-    thp = thp_facts(ctx.tree) if runtime["thp"] else None
-    for knob in sorted(runtime["thp"]) if thp else ():
-        plan.compare(thp_change(ctx, knob, thp[knob], runtime["thp"][knob]))
+    for kind in _contract.SETTING_KINDS:
+        saved = runtime.get(kind.kind) or {}
+        for change in _settings.restores(ctx, kind, saved, list(saved)):
+            plan.compare(change)
     for size in sorted(runtime["hugepages"], key=int):
         for node in sorted(runtime["hugepages"][size], key=int):
             before = ctx.tree.read_int(pool_path(ctx.tree, int(size), int(node)), optional=True)
@@ -68,11 +70,14 @@ def _restore_cgroups(ctx, plan, cgroups):
 def _dropins(ctx, snapshot):
     """memtune's drop-ins: those the snapshot lists and any 50-memtune.conf left in a unit's .d directory."""
     found = set(
-        "%s/%s.d/%s" % (_persist.SYSTEMD_DIR, unit, DROPIN_NAME) for unit in snapshot["owned"]["dropins"]
+        "%s/%s.d/%s" % (_contract.SYSTEMD_DIR, unit, _contract.DROPIN_NAME)
+        for unit in snapshot["owned"]["dropins"]
     )
-    for name in ctx.tree.listdir(_persist.SYSTEMD_DIR):
-        if name.endswith(".d") and ctx.tree.exists("%s/%s/%s" % (_persist.SYSTEMD_DIR, name, DROPIN_NAME)):
-            found.add("%s/%s/%s" % (_persist.SYSTEMD_DIR, name, DROPIN_NAME))
+    for name in ctx.tree.listdir(_contract.SYSTEMD_DIR):
+        if name.endswith(".d") and ctx.tree.exists(
+            "%s/%s/%s" % (_contract.SYSTEMD_DIR, name, _contract.DROPIN_NAME)
+        ):
+            found.add("%s/%s/%s" % (_contract.SYSTEMD_DIR, name, _contract.DROPIN_NAME))
     return sorted(found)
 
 
@@ -81,7 +86,7 @@ def _restore_files(ctx, plan, snapshot):
     snapshot also saved are not restored whole: the command line is undone argument by argument."""
     for path in sorted(set(OWN_FILES) | set(_dropins(ctx, snapshot))):
         plan.compare(file_change(ctx, path, ctx.read_file(path), snapshot["files"].get(path)))
-    plan.compare(link_change(ctx, _persist.BOOT_UNIT_LINK, read_link(ctx, _persist.BOOT_UNIT_LINK), None))
+    plan.compare(link_change(ctx, _contract.BOOT_UNIT_LINK, read_link(ctx, _contract.BOOT_UNIT_LINK), None))
 
 
 def _remove_cmdline(ctx, plan, snapshot):
@@ -122,7 +127,7 @@ def plan_absent(ctx, ledger):
     unit_changes = _restore_cgroups(ctx, plan, ledger["runtime"]["cgroups"])
     _restore_files(ctx, plan, ledger)
     if ctx.systemd is not None and any(
-        c.kind in ("file", "link") and c.name.startswith(_persist.SYSTEMD_DIR) for c in plan.changes
+        c.kind in ("file", "link") and c.name.startswith(_contract.SYSTEMD_DIR) for c in plan.changes
     ):
         plan.changes.append(daemon_reload_change(ctx))
     plan.changes.extend(unit_changes)

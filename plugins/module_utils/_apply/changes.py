@@ -8,17 +8,17 @@ from __future__ import annotations
 import os
 
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import apply_pool, write_value
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import SETTING_KINDS
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import raw_write, read_raw
-from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import parse_bracketed, sysctl_value
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import (
-    THP_CHOICE_KNOBS,
-    THP_DIR,
-    THP_FILES,
-    sysctl_path,
-)
+from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import sysctl_path, sysctl_value
 
-RUNTIME_KINDS = ("sysctl", "thp", "hugepages", "cgroup")
+# The kinds of runtime knobs, in the order of the result's knobs and of the diff.
+RUNTIME_KINDS = ("sysctl", *(kind.kind for kind in SETTING_KINDS), "hugepages", "cgroup")
+
+
+class PlanError(Exception):
+    """The desired state cannot be applied to this host as it is; nothing was changed."""
 
 
 class Change:
@@ -63,18 +63,6 @@ def sysctl_change(ctx, key, before, after):
         return {"read_back": None if text is None else sysctl_value(text)}
 
     return Change("sysctl", key, before, after, act)
-
-
-def thp_change(ctx, knob, before, after):
-    path = "%s/%s" % (THP_DIR, THP_FILES[knob])
-
-    def act():
-        write_value(ctx.tree, path, after)
-        if knob not in THP_CHOICE_KNOBS:
-            return {"read_back": ctx.tree.read_int(path, optional=True)}
-        return {"read_back": parse_bracketed(ctx.tree.read(path) or "")[0]}
-
-    return Change("thp", knob, before, after, act)
 
 
 def pool_change(ctx, size_kb, node, before, after):

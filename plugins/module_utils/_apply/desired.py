@@ -11,15 +11,17 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import THP_CHOICE_KNOBS, THP_FILES
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import (
+    CGROUP_LIMITS,
+    DESIRED_SCHEMA_VERSION,
+    SETTING_KINDS,
+    UNIT_NAME_PATTERN,
+)
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings as _settings
 
-SCHEMA_VERSION = 1
 SYSCTL_KEY = re.compile(r"^(vm|kernel)(\.[a-z0-9_]+)+$")
-THP_KNOBS = tuple(THP_FILES)
-THP_VALUE = re.compile(r"^[a-z+]+$")
-UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\@-]+\.(service|slice|scope)$")
+UNIT_NAME = re.compile(UNIT_NAME_PATTERN)
 CGROUP_ROOT = "/sys/fs/cgroup/"
-CGROUP_LIMITS = ("MemoryMin", "MemoryLow", "MemoryHigh", "MemoryMax", "MemorySwapMax")
 # Kernel command-line parameters memtune may own (kernel-parameters.txt), all about memory.
 CMDLINE_PARAMS = (
     "hugepagesz",
@@ -68,25 +70,6 @@ def _sysctl(section):
         else:
             value = _int(value, "sysctl.%s" % key, minimum=-(2**63))
         checked[key] = value
-    return checked
-
-
-def _thp(section):
-    _require(isinstance(section, dict), "thp: expected a mapping")
-    checked = {}
-    for knob, entry in section.items():
-        _require(
-            knob in THP_KNOBS, "thp: unknown knob %r (expected one of %s)" % (knob, ", ".join(THP_KNOBS))
-        )
-        _require(isinstance(entry, dict), "thp.%s: expected {value: ...}" % knob)
-        if knob not in THP_CHOICE_KNOBS:
-            checked[knob] = _int(entry.get("value"), "thp.%s" % knob)
-            continue
-        _require(
-            isinstance(entry.get("value"), str) and bool(THP_VALUE.match(entry["value"])),
-            "thp.%s: expected {value: <word>}" % knob,
-        )
-        checked[knob] = entry["value"]
     return checked
 
 
@@ -180,18 +163,19 @@ def _cgroups(section):
 
 
 def validate(desired):
-    """DesiredState -> {"sysctl", "thp", "hugepages", "kernel_cmdline", "cgroups"}; provenance dropped."""
+    """DesiredState -> {"sysctl", "hugepages", "kernel_cmdline", "cgroups"} and one section per setting-files
+    kind (thp, zswap); provenance dropped."""
     _require(isinstance(desired, dict), "desired: expected a mapping")
     version = desired.get("schema_version")
     _require(
-        version == SCHEMA_VERSION,
+        version == DESIRED_SCHEMA_VERSION,
         "desired.schema_version is %r; this memory_apply takes %d (use the engine "
-        "and collection of the same memtune release)" % (version, SCHEMA_VERSION),
+        "and collection of the same memtune release)" % (version, DESIRED_SCHEMA_VERSION),
     )
-    return {
-        "sysctl": _sysctl(desired.get("sysctl") or {}),
-        "thp": _thp(desired.get("thp") or {}),
-        "hugepages": _hugepages(desired.get("hugepages") or []),
-        "kernel_cmdline": _kernel_cmdline(desired.get("kernel_cmdline") or []),
-        "cgroups": _cgroups(desired.get("cgroups") or []),
-    }
+    checked = {"sysctl": _sysctl(desired.get("sysctl") or {})}
+    for kind in SETTING_KINDS:
+        checked[kind.kind] = _settings.validate(kind, desired.get(kind.kind) or {}, _require, _int)
+    checked["hugepages"] = _hugepages(desired.get("hugepages") or [])
+    checked["kernel_cmdline"] = _kernel_cmdline(desired.get("kernel_cmdline") or [])
+    checked["cgroups"] = _cgroups(desired.get("cgroups") or [])
+    return checked

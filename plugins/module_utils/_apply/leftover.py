@@ -15,11 +15,11 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes impor
     pool_change,
     raw_cgroup_change,
     sysctl_change,
-    thp_change,
     unit_change,
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import DesiredError, validate
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import TWINS, pool_path
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import pool_path
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import SETTING_KINDS, TWINS
 from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import read_raw
 from ansible_collections.memtune.fleet.plugins.module_utils._host.ledger import (
     LEDGER,
@@ -28,7 +28,8 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host.ledger import 
     latest,
     to_desired,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import read_sysctls, thp_facts
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings as _settings
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import read_sysctls
 
 
 def last_set(ledger):
@@ -55,13 +56,6 @@ def _sysctls(ctx, plan, originals, gone, wanted):
             key, original = twin, originals[twin]  # writing the twin back zeroes this one
         if original is not None and current.get(key) is not None:
             _mark(plan, sysctl_change(ctx, key, current[key], original))
-
-
-def _thp(ctx, plan, originals, gone):
-    thp = thp_facts(ctx.tree) if gone else None
-    for knob in sorted(gone) if thp else ():
-        if knob in originals:
-            _mark(plan, thp_change(ctx, knob, thp[knob], originals[knob]))
 
 
 def _pools(ctx, plan, originals, before, want):
@@ -109,7 +103,10 @@ def plan_leftovers(ctx, plan, ledger, want):
     _sysctls(
         ctx, plan, runtime["sysctl"], [k for k in before["sysctl"] if k not in want["sysctl"]], want["sysctl"]
     )
-    _thp(ctx, plan, runtime["thp"], [k for k in before["thp"] if k not in want["thp"]])
+    for kind in SETTING_KINDS:
+        gone = [name for name in before[kind.kind] if name not in want[kind.kind]]
+        for change in _settings.restores(ctx, kind, runtime.get(kind.kind) or {}, gone):
+            _mark(plan, change)
     _pools(ctx, plan, runtime["hugepages"], before, want)
     units = _cgroups(ctx, plan, runtime["cgroups"], before, want)
     gone = sorted(set(items(to_desired(before))) - set(items(to_desired(want))))

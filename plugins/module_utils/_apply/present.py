@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+from ansible_collections.memtune.fleet.plugins.module_utils import _contract
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import (
     Change,
+    PlanError,
     daemon_reload_change,
     file_change,
     link_change,
@@ -13,11 +15,10 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes impor
     raw_cgroup_change,
     read_link,
     sysctl_change,
-    thp_change,
     unit_change,
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.leftover import plan_leftovers
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import TWINS, pool_path
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import pool_path
 from ansible_collections.memtune.fleet.plugins.module_utils._boot.bootloader import Bootloader, plan_args
 from ansible_collections.memtune.fleet.plugins.module_utils._boot.sysctl_files import sysctl_sources
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
@@ -29,17 +30,8 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import 
     render_dropin,
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import sysctl_value
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import (
-    THP_CHOICE_KNOBS,
-    THP_DIR,
-    THP_FILES,
-    read_sysctls,
-    thp_facts,
-)
-
-
-class PlanError(Exception):
-    """The desired state cannot be applied to this host as it is; nothing was changed."""
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings as _settings
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import read_sysctls
 
 
 class Plan:
@@ -77,34 +69,12 @@ def _plan_sysctls(ctx, plan, want, snapshot):
         kept[key] = want[key]
         _persist.remember(snapshot["runtime"], "sysctl", key, current[key])
         plan.compare(sysctl_change(ctx, key, current[key], want[key]))
-        twin = TWINS.get(key)
+        twin = _contract.TWINS.get(key)
         if twin and twin not in want:
             value = read_sysctls(ctx.tree, [twin])[twin]
             if value is not None:
                 _persist.remember(snapshot["runtime"], "sysctl", twin, value)
     return kept
-
-
-def _plan_thp(ctx, plan, want, snapshot):
-    writes = []
-    thp = thp_facts(ctx.tree) if want else None
-    for knob in sorted(want):
-        if thp is None:
-            plan.skipped.append({"kind": "thp", "name": knob, "reason": "this kernel has no %s" % THP_DIR})
-            continue
-        path = "%s/%s" % (THP_DIR, THP_FILES[knob])
-        if thp[knob] is None:
-            plan.skipped.append({"kind": "thp", "name": knob, "reason": "this kernel has no %s" % path})
-            continue
-        choices = thp[knob + "_choices"] if knob in THP_CHOICE_KNOBS else None
-        if choices is not None and want[knob] not in choices:
-            raise PlanError(
-                "thp.%s: %r is not one of this kernel's choices (%s)" % (knob, want[knob], ", ".join(choices))
-            )
-        _persist.remember(snapshot["runtime"], "thp", knob, thp[knob])
-        plan.compare(thp_change(ctx, knob, thp[knob], want[knob]))
-        writes.append((path, want[knob]))
-    return writes
 
 
 def _plan_pools(ctx, plan, pools, snapshot):
@@ -142,20 +112,22 @@ def _plan_file(ctx, plan, snapshot, path, text):
 
 def _plan_boot_restore(ctx, plan, snapshot, writes):
     """The tmpfiles.d file and oneshot unit that restore pools and THP at boot, and the unit's enablement."""
-    if writes and not ctx.tree.exists(_persist.SYSTEMD_DIR):
+    if writes and not ctx.tree.exists(_contract.SYSTEMD_DIR):
         ctx.warnings.append("no /etc/systemd on this host: hugepage pools and THP are not restored at boot")
         writes = []
     binary = next(
         (path for path in _persist.TMPFILES_BINARIES if ctx.tree.exists(path)), _persist.TMPFILES_BINARIES[0]
     )
-    _plan_file(ctx, plan, snapshot, _persist.BOOT_CONF, _persist.render_boot_conf(writes))
-    _plan_file(ctx, plan, snapshot, _persist.BOOT_UNIT, _persist.render_boot_unit(binary) if writes else None)
+    _plan_file(ctx, plan, snapshot, _contract.BOOT_CONF, _persist.render_boot_conf(writes))
+    _plan_file(
+        ctx, plan, snapshot, _contract.BOOT_UNIT, _persist.render_boot_unit(binary) if writes else None
+    )
     plan.compare(
         link_change(
             ctx,
-            _persist.BOOT_UNIT_LINK,
-            read_link(ctx, _persist.BOOT_UNIT_LINK),
-            _persist.BOOT_UNIT if writes else None,
+            _contract.BOOT_UNIT_LINK,
+            read_link(ctx, _contract.BOOT_UNIT_LINK),
+            _contract.BOOT_UNIT if writes else None,
         )
     )
 
@@ -236,7 +208,7 @@ def _plan_cgroups(ctx, plan, snapshot, entries):
             _plan_file(ctx, plan, snapshot, dropin_path(unit), None)
     if ctx.systemd is not None:
         reload_needed = any(
-            c.kind in ("file", "link") and c.name.startswith(_persist.SYSTEMD_DIR) for c in plan.changes
+            c.kind in ("file", "link") and c.name.startswith(_contract.SYSTEMD_DIR) for c in plan.changes
         )
     return sorted(units), reload_needed
 
@@ -286,17 +258,20 @@ def plan_present(ctx, want, snapshot):
     plan = Plan()
     kept = _plan_sysctls(ctx, plan, want["sysctl"], snapshot)
     plan.conflicts = find_conflicts(ctx.tree, kept)
-    boot_writes = _plan_thp(ctx, plan, want["thp"], snapshot)
+    boot_writes = []
+    for kind in _contract.SETTING_KINDS:
+        boot_writes += _settings.plan_present(ctx, plan, kind, want[kind.kind], snapshot)
     boot_writes += _plan_pools(ctx, plan, want["hugepages"], snapshot)
-    _plan_file(ctx, plan, snapshot, _persist.SYSCTL_FILE, _persist.render_sysctl(kept))
+    _plan_file(ctx, plan, snapshot, _contract.SYSCTL_FILE, _persist.render_sysctl(kept))
     _plan_boot_restore(ctx, plan, snapshot, boot_writes)
     units, reload_needed = _plan_cgroups(ctx, plan, snapshot, want["cgroups"])
     plan.kept = dict(
         want,
         sysctl=kept,
-        thp=want["thp"] if thp_facts(ctx.tree) is not None else {},
         cgroups=[e for e in want["cgroups"] if e["path"] or ctx.systemd is not None],
     )
+    for kind in _contract.SETTING_KINDS:
+        plan.kept[kind.kind] = _settings.kept(ctx.tree, kind, want[kind.kind])
     plan.restored, leftover_units = plan_leftovers(ctx, plan, snapshot, plan.kept)
     reload_needed = reload_needed or bool(leftover_units and ctx.systemd is not None)
     if reload_needed:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import RUNTIME_KINDS, build_diff
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.settings import NAMES as SETTING_KIND_NAMES
 
 
 def _knobs(plan):
@@ -57,7 +58,7 @@ def _pools(plan, applied, ctx):
 def _read_back_warnings(plan, ctx):
     for change in plan.changes:
         if (
-            change.kind in ("sysctl", "thp")
+            (change.kind == "sysctl" or change.kind in SETTING_KIND_NAMES)
             and "read_back" in change.details
             and change.details["read_back"] != change.after
         ):

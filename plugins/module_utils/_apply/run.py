@@ -10,6 +10,7 @@ import copy
 import os
 import time
 
+from ansible_collections.memtune.fleet.plugins.module_utils import _contract
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.absent import plan_absent
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import Change
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import DesiredError, validate
@@ -70,7 +71,7 @@ def _ledger_changes(ctx, ledger, migrated, aside, record):
     def save_final():
         save()
         if migrated:
-            _persist.remove_file(ctx.path(_persist.SNAPSHOT))
+            _persist.remove_file(ctx.path(_contract.SNAPSHOT))
         _persist.remove_empty_dirs(ledger["dirs"])  # those memtune created and no longer needs
 
     return (
@@ -134,19 +135,3 @@ def plan_run(params, ctx, raw, rollback):
 
     first, last = _ledger_changes(ctx, work, migrated, aside, record)
     return plan, [first, *plan.changes, last]
-
-
-ROLLBACK_OFF = ("false", "no", "off", "0", "none", "")
-ROLLBACK_CHOICES = {"original": ("true", "yes", "on", "1", "original"), "previous": ("previous",)}
-
-
-def rollback_choice(value):
-    """O(rollback) -> None, "original" or "previous"; true is "original", as in earlier releases.
-    (plugins/action/tune.py has the controller's copy; a test keeps the two equal.)"""
-    text = str(value).strip().lower()
-    if text in ROLLBACK_OFF:
-        return None
-    for choice, spellings in ROLLBACK_CHOICES.items():
-        if text in spellings:
-            return choice
-    raise PlanError("rollback: %r is not one of original, previous (true means original)" % (value,))

@@ -1,40 +1,26 @@
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read and write the kernel's runtime memory knobs: sysctls, THP, per-node hugepage pools.
+"""Read and write the kernel's runtime memory knobs: sysctls, setting files (THP, zswap), hugepage pools.
 
-Every path written is built here from validated names, below /proc/sys/vm, /proc/sys/kernel,
-/sys/kernel/mm/transparent_hugepage and /sys/devices/system/node (or /sys/kernel/mm/hugepages on a
-kernel without NUMA). Nothing runs a command.
+Every path written is built here from validated names, below /proc/sys/vm, /proc/sys/kernel, the
+setting-files kinds' directories (_contract.SETTING_KINDS), /sys/devices/system/node (or
+/sys/kernel/mm/hugepages on a kernel without NUMA). Nothing runs a command.
 """
 
 from __future__ import annotations
 
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import THP_DIR
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import SETTING_KINDS
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.numa import HUGEPAGES_DIR, NODE_DIR
 
 COMPACT_MEMORY = "/proc/sys/vm/compact_memory"
-# Writing one knob of a pair zeroes the other, and the *_bytes knobs refuse 0: a rollback writes back the
-# one of the pair that was set, never the zero (vm.rst).
-TWINS = {
-    "vm.dirty_bytes": "vm.dirty_ratio",
-    "vm.dirty_ratio": "vm.dirty_bytes",
-    "vm.dirty_background_bytes": "vm.dirty_background_ratio",
-    "vm.dirty_background_ratio": "vm.dirty_background_bytes",
-    "vm.overcommit_kbytes": "vm.overcommit_ratio",
-    "vm.overcommit_ratio": "vm.overcommit_kbytes",
-}
 WRITABLE_PREFIXES = (
     "/proc/sys/vm/",
     "/proc/sys/kernel/",
-    THP_DIR + "/",
+    *(kind.directory + "/" for kind in SETTING_KINDS),
     NODE_DIR + "/",
     HUGEPAGES_DIR + "/",
     "/sys/fs/cgroup/",
 )
-
-
-def thp_path(knob):
-    return "%s/%s" % (THP_DIR, knob)
 
 
 def pool_path(tree, size_kb, node):
@@ -50,17 +36,6 @@ def write_value(tree, path, value):
         raise ValueError("refusing to write %s: not a memory knob memtune manages" % path)
     with open(tree.path(path), "w") as handle:
         handle.write("%s\n" % value)
-
-
-def read_pool_counts(tree, pools):
-    """{size_kb: {node: nr or None}} for the nodes of each desired pool; None when the file is missing."""
-    counts = {}
-    for pool in pools:
-        counts[pool["size_kb"]] = {
-            node: tree.read_int(pool_path(tree, pool["size_kb"], node), optional=True)
-            for node in pool["per_node"]
-        }
-    return counts
 
 
 def allocate_pool(write, read, compact, requested, retries):

@@ -25,13 +25,11 @@ from __future__ import annotations
 import fnmatch
 import os
 
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import SYSCTL_DIRS, THP_DIR
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import SYSCTL_FILE as MEMTUNE_FILE
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.platform import detect_systemd
 
-SYSCTL_DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d",
-               "/lib/sysctl.d")
 SYSCTL_CONF = "/etc/sysctl.conf"
-# The file memtune owns (the same value as _persist.SYSCTL_FILE; a contract test keeps them equal).
-MEMTUNE_FILE = "/etc/sysctl.d/90-memtune.conf"
 CMDLINE = "/proc/cmdline"
 MAX_KEY_LENGTH = 256  # the longest names under /proc/sys (net.ipv4.conf.<interface>.<knob>) are under 100
 TUNED_ACTIVE = "/etc/tuned/active_profile"
@@ -39,7 +37,6 @@ TUNED_MAIN = "/etc/tuned/tuned-main.conf"
 # Where TuneD looks for a profile by name, first match wins (TuneD 2.x, and the profiles/ layout of 2.23+).
 TUNED_PROFILE_DIRS = ("/etc/tuned/profiles", "/etc/tuned", "/usr/lib/tuned/profiles", "/usr/lib/tuned")
 TUNED_INCLUDE_DEPTH = 10
-THP_DIR = "/sys/kernel/mm/transparent_hugepage"
 
 
 def normalize_key(key):

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import DROPIN_NAME, SYSTEMD_DIR
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import parse_int
 
-DROPIN_NAME = "50-memtune.conf"
-UNIT_DIR = "/etc/systemd/system"
 SHOW_PROPERTIES = (
     "LoadState",
     "MemoryCurrent",
@@ -39,7 +38,7 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 def dropin_path(unit):
-    return "%s/%s.d/%s" % (UNIT_DIR, unit, DROPIN_NAME)
+    return "%s/%s.d/%s" % (SYSTEMD_DIR, unit, DROPIN_NAME)
 
 
 def render_dropin(unit, limits, header):

@@ -7,7 +7,8 @@ Layout (version 2; version 1 was the snapshot, /var/lib/memtune/snapshot.json, w
 originals on the first run that writes):
 
 - ``format``: ``memtune-ledger``; ``version``: 2; ``created``: when the first original was saved.
-- ``runtime`` ({sysctl, thp, hugepages, cgroups}) and ``files`` ({path: text or null}): the originals.
+- ``runtime`` ({sysctl, hugepages, cgroups}, and one section per setting-files kind: thp, zswap) and
+  ``files`` ({path: text or null}): the originals.
   A value is saved once, the first time memtune plans that knob, and never overwritten.
 - ``dirs``: directories memtune created; ``owned``: kernel arguments and unit drop-ins memtune owns now.
 - ``generations``: the last KEEP runs that changed what memtune manages, oldest first: ``id``, ``time``,
@@ -24,15 +25,19 @@ import hashlib
 import json
 import time
 
+from ansible_collections.memtune.fleet.plugins.module_utils import _contract
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
-from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import DROPIN_NAME, V2_FILES
+from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import V2_FILES
 
-LEDGER = _persist.STATE_DIR + "/ledger.json"
+LEDGER = _contract.LEDGER
 FORMAT = "memtune-ledger"
 VERSION = 2
 KEEP = 10
 POOL_PATH = "/sys/devices/system/node/node%d/hugepages/hugepages-%dkB/nr_hugepages"
-THP_PATH = "/sys/kernel/mm/transparent_hugepage/"
+THP_PATH = _contract.THP_DIR + "/"
+# The setting-files kinds every version-2 ledger has a section for, set or not; a later kind is in a
+# generation's desired state only when it sets something, so an older ledger's generations still match.
+ALWAYS_LISTED = ("thp",)
 SECTIONS = {"runtime": dict, "files": dict, "dirs": list, "owned": dict, "generations": list}
 
 
@@ -68,6 +73,9 @@ def check(data, path):
     for section in ("sysctl", "thp", "hugepages", "cgroups"):
         if not isinstance(data["runtime"].get(section), dict):
             raise LedgerError(path, "runtime.%s is missing or not a mapping" % section)
+    for kind in _contract.SETTING_KINDS:
+        if not isinstance(data["runtime"].setdefault(kind.kind, {}), dict):
+            raise LedgerError(path, "runtime.%s is not a mapping" % kind.kind)
     for section in ("hugepages", "cgroups"):
         if not all(isinstance(value, dict) for value in data["runtime"][section].values()):
             raise LedgerError(path, "runtime.%s holds a value that is not a mapping" % section)
@@ -121,10 +129,10 @@ def migrate(snapshot, tree):
         "kernel_cmdline": [],
         "cgroups": [],
     }
-    for key, value in sorted(_sysctl_file_values(tree.read(_persist.SYSCTL_FILE, optional=True)).items()):
+    for key, value in sorted(_sysctl_file_values(tree.read(_contract.SYSCTL_FILE, optional=True)).items()):
         desired["sysctl"][key] = {"value": int(value) if value.lstrip("-").isdigit() else value}
     pools = {}
-    for line in (tree.read(_persist.BOOT_CONF, optional=True) or "").splitlines():
+    for line in (tree.read(_contract.BOOT_CONF, optional=True) or "").splitlines():
         fields = line.split(None, 6)
         if len(fields) != 7 or fields[0] != "w":
             continue
@@ -140,7 +148,10 @@ def migrate(snapshot, tree):
         )
     desired["kernel_cmdline"] = [{"arg": arg} for arg in ledger["owned"]["kernel_cmdline"]]
     for unit in sorted(ledger["owned"]["dropins"]):
-        text = tree.read("%s/%s.d/%s" % (_persist.SYSTEMD_DIR, unit, DROPIN_NAME), optional=True) or ""
+        text = (
+            tree.read("%s/%s.d/%s" % (_contract.SYSTEMD_DIR, unit, _contract.DROPIN_NAME), optional=True)
+            or ""
+        )
         limits = {}
         for line in text.splitlines():
             name, sep, value = line.strip().partition("=")
@@ -148,7 +159,7 @@ def migrate(snapshot, tree):
                 limits[name] = int(value) if value.strip().isdigit() else value.strip()
         if limits:
             desired["cgroups"].append({"unit": unit, "limits": limits, "force": True})
-    generation = {"desired": desired, "plan": {"hash": None, "sources": [_persist.SNAPSHOT]}}
+    generation = {"desired": desired, "plan": {"hash": None, "sources": [_contract.SNAPSHOT]}}
     append(ledger, generation, "migrated")
     return ledger
 
@@ -158,24 +169,23 @@ def load(tree):
     text = tree.read(LEDGER, optional=True)
     if text is not None:
         return parse(text, LEDGER), False
-    text = tree.read(_persist.SNAPSHOT, optional=True)
+    text = tree.read(_contract.SNAPSHOT, optional=True)
     if text is None:
         return None, False
     try:
         snapshot = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise LedgerError(_persist.SNAPSHOT, "not valid JSON (%s)" % exc) from None
+        raise LedgerError(_contract.SNAPSHOT, "not valid JSON (%s)" % exc) from None
     if not isinstance(snapshot, dict) or snapshot.get("version") != 1:
-        raise LedgerError(_persist.SNAPSHOT, "not a memtune snapshot of version 1")
+        raise LedgerError(_contract.SNAPSHOT, "not a memtune snapshot of version 1")
     return migrate(snapshot, tree), True
 
 
 def to_desired(want):
     """A validated want (memory_apply's _apply_desired.validate) -> a DesiredState dict, no provenance."""
-    return {
+    desired = {
         "schema_version": 1,
         "sysctl": {key: {"value": want["sysctl"][key]} for key in sorted(want["sysctl"])},
-        "thp": {knob: {"value": want["thp"][knob]} for knob in sorted(want["thp"])},
         "hugepages": [
             {
                 "size_kb": pool["size_kb"],
@@ -195,13 +205,19 @@ def to_desired(want):
             for entry in want["cgroups"]
         ],
     }
+    for kind in _contract.SETTING_KINDS:
+        values = want.get(kind.kind) or {}
+        if values or kind.kind in ALWAYS_LISTED:
+            desired[kind.kind] = {name: {"value": values[name]} for name in sorted(values)}
+    return desired
 
 
 def items(desired):
     """The names of every value a DesiredState dict sets, as the audit names its checks
     (memtune.audit.drift.planned_items is the controller's copy; a test keeps the two equal)."""
     names = ["%s" % key for key in desired.get("sysctl") or {}]
-    names += ["thp.%s" % knob for knob in desired.get("thp") or {}]
+    for kind in _contract.SETTING_KINDS:
+        names += ["%s.%s" % (kind.kind, name) for name in desired.get(kind.kind) or {}]
     for pool in desired.get("hugepages") or []:
         names += ["hugepages.%dkB[node%s]" % (pool["size_kb"], node) for node in pool["per_node"]]
     names += ["cmdline.%s" % entry["arg"] for entry in desired.get("kernel_cmdline") or []]
@@ -259,7 +275,8 @@ def same_set(generation, desired):
 def summary(ledger):
     """What the probe reports: small (no values), enough for the audit to find what memtune still manages."""
     originals = ["%s" % key for key in ledger["runtime"]["sysctl"]]
-    originals += ["thp.%s" % knob for knob in ledger["runtime"]["thp"]]
+    for kind in _contract.SETTING_KINDS:
+        originals += ["%s.%s" % (kind.kind, name) for name in ledger["runtime"].get(kind.kind) or {}]
     for size, nodes in ledger["runtime"]["hugepages"].items():
         originals += ["hugepages.%skB[node%s]" % (size, node) for node in nodes]
     for target, limits in ledger["runtime"]["cgroups"].items():

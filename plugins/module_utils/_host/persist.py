@@ -15,14 +15,14 @@ import os
 import tempfile
 import time
 
-SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"
-BOOT_CONF = "/etc/memtune/boot-tmpfiles.conf"
-SYSTEMD_DIR = "/etc/systemd/system"
-BOOT_UNIT = SYSTEMD_DIR + "/memtune-boot.service"
-BOOT_UNIT_LINK = "/etc/systemd/system/sysinit.target.wants/memtune-boot.service"
-STATE_DIR = "/var/lib/memtune"
-SNAPSHOT = STATE_DIR + "/snapshot.json"
-LOCK_FILE = "/run/lock/memtune.lock"
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import (
+    BOOT_CONF,
+    SETTING_KINDS,
+    STATE_DIR,
+    SYSCTL_FILE,
+    SYSTEMD_DIR,
+)
+
 TEMP_PREFIX = ".memtune-"
 # Where atomic_write puts its temporary files (beside the files it replaces), besides units' drop-in
 # directories below SYSTEMD_DIR; the last two hold the bootloader files (_bootloader imports this module).
@@ -182,7 +182,9 @@ def new_snapshot():
     return {
         "version": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "runtime": {"sysctl": {}, "thp": {}, "hugepages": {}, "cgroups": {}},
+        "runtime": dict(
+            {"sysctl": {}, "hugepages": {}, "cgroups": {}}, **{k.kind: {} for k in SETTING_KINDS}
+        ),
         "files": {},
         "dirs": [],
         "owned": {"kernel_cmdline": [], "dropins": []},

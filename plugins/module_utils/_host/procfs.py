@@ -138,6 +138,11 @@ def _list_id(word, text):
     return int(word)
 
 
+def sysctl_path(key):
+    """``vm.swappiness`` -> its file, /proc/sys/vm/swappiness."""
+    return "/proc/sys/" + key.replace(".", "/")
+
+
 def parse_bracketed(text):
     """``always [madvise] never`` -> ("madvise", ["always", "madvise", "never"])."""
     choices, chosen = [], None

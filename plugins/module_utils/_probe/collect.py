@@ -10,16 +10,18 @@ from ansible_collections.memtune.fleet.plugins.module_utils._boot.sysctl_files i
     sysctl_sources,
     tuned_profile,
 )
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import FACTS_SCHEMA_VERSION, THP
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import (
     MAX_CPUS,
-    parse_bracketed,
     parse_cpulist,
     parse_kernel_version,
     parse_key_values,
     parse_pressure,
     parse_swaps,
+    sysctl_path,
     sysctl_value,
 )
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings as _settings
 from ansible_collections.memtune.fleet.plugins.module_utils._probe import platform as _platform
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.memtune_state import read_memtune_state
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.numa import (
@@ -30,7 +32,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._probe.numa import (
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.workloads import detect_workloads
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = FACTS_SCHEMA_VERSION
 
 MANAGED_SYSCTLS = (
     "vm.swappiness", "vm.min_free_kbytes", "vm.watermark_scale_factor", "vm.watermark_boost_factor",
@@ -45,24 +47,13 @@ VMSTAT_COUNTERS = (
     "kswapd_low_wmark_hit_quickly", "kswapd_high_wmark_hit_quickly", "oom_kill", "pswpin", "pswpout",
     "thp_fault_alloc", "thp_fault_fallback",
 )
-THP_DIR = "/sys/kernel/mm/transparent_hugepage"
 # Every knob memtune manages holds one integer; another value in its file is damage, not a value.
 INTEGER_SYSCTLS = frozenset(MANAGED_SYSCTLS)
 MAX_SYSCTL_TEXT = 4096  # PAGE_SIZE: the most a /proc/sys file writes for one value
-# The THP settings memtune manages (the keys of the facts' thp section) -> their file below THP_DIR. The
-# controller's copy is src/memtune/engine/knobs.py THP_FILES (tests/contract/test_contract.py keeps them
-# equal).
-THP_FILES = {"enabled": "enabled", "defrag": "defrag", "shmem_enabled": "shmem_enabled",
-             "khugepaged_defrag": "khugepaged/defrag", "khugepaged_max_ptes_none": "khugepaged/max_ptes_none"}
-THP_CHOICE_KNOBS = ("enabled", "defrag", "shmem_enabled")  # "a [b] c" files; the others hold an integer
 
 
 class ProbeError(Exception):
     """The tree lacks what every set of facts needs (it is not a Linux host's root)."""
-
-
-def sysctl_path(key):
-    return "/proc/sys/" + key.replace(".", "/")
 
 
 def read_sysctls(tree, keys):
@@ -134,20 +125,6 @@ def single_node(meminfo, cpus, pools):
     return {"id": 0, "mem_total_kb": meminfo["MemTotal"], "mem_free_kb": meminfo.get("MemFree"),
             "mem_used_kb": None, "file_pages_kb": None, "cpus": cpus, "distances": {"0": 10},
             "hugepages": node_pools, "has_memory": True}
-
-
-def thp_facts(tree):
-    enabled_text = tree.read(THP_DIR + "/enabled", optional=True)
-    if enabled_text is None:
-        return None
-    enabled, enabled_choices = parse_bracketed(enabled_text)
-    defrag, defrag_choices = parse_bracketed(tree.read(THP_DIR + "/defrag", optional=True) or "")
-    shmem, shmem_choices = parse_bracketed(tree.read(THP_DIR + "/shmem_enabled", optional=True) or "")
-    return {"enabled": enabled, "enabled_choices": enabled_choices,
-            "defrag": defrag, "defrag_choices": defrag_choices,
-            "shmem_enabled": shmem, "shmem_enabled_choices": shmem_choices,
-            "khugepaged_defrag": tree.read_int(THP_DIR + "/khugepaged/defrag", optional=True),
-            "khugepaged_max_ptes_none": tree.read_int(THP_DIR + "/khugepaged/max_ptes_none", optional=True)}
 
 
 def vmstat_facts(text):
@@ -235,7 +212,7 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
             "default_size_kb": meminfo.get("Hugepagesize"),
             "pools": pools,
         },
-        "thp": thp_facts(tree),
+        "thp": _settings.probe(tree, THP),
         "sysctl": read_sysctls(tree, keys),
         "sysctl_sources": sysctl_sources(tree, keys, tuned),
         "tuned": None if tuned is None else {

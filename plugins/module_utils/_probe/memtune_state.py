@@ -15,21 +15,17 @@ from ansible_collections.memtune.fleet.plugins.module_utils._boot.bootloader imp
     bls_args,
     grub_args,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import (
-    DROPIN_NAME,
-    UNIT_DIR,
-    V1_FILES,
-    V2_FILES,
-    read_raw,
-)
-from ansible_collections.memtune.fleet.plugins.module_utils._host.ledger import LedgerError, summary
-from ansible_collections.memtune.fleet.plugins.module_utils._host.ledger import load as load_ledger
-from ansible_collections.memtune.fleet.plugins.module_utils._host.persist import (
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import (
     BOOT_CONF,
     BOOT_UNIT,
     BOOT_UNIT_LINK,
+    DROPIN_NAME,
     SYSCTL_FILE,
+    SYSTEMD_DIR,
 )
+from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import V1_FILES, V2_FILES, read_raw
+from ansible_collections.memtune.fleet.plugins.module_utils._host.ledger import LedgerError, summary
+from ansible_collections.memtune.fleet.plugins.module_utils._host.ledger import load as load_ledger
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import parse_int
 
 
@@ -92,8 +88,8 @@ def read_cgroups(tree, snapshot, mount):
     """[{unit, path, boot, runtime}] for every cgroup memtune manages: units with its drop-in (boot: the
     drop-in's limits), raw paths from its snapshot (boot: None, they do not survive a reboot)."""
     entries = []
-    for directory in tree.listdir(UNIT_DIR):
-        dropin = "%s/%s/%s" % (UNIT_DIR, directory, DROPIN_NAME)
+    for directory in tree.listdir(SYSTEMD_DIR):
+        dropin = "%s/%s/%s" % (SYSTEMD_DIR, directory, DROPIN_NAME)
         if directory.endswith(".d") and tree.exists(dropin):
             unit = directory[: -len(".d")]
             runtime = _runtime(tree, unit_cgroup(unit, mount)) if mount else None

@@ -52,6 +52,7 @@ def test_a_full_desired_state_is_reduced_to_what_the_host_needs() -> None:
     assert validate(desired) == {
         "sysctl": {"vm.swappiness": 10, "vm.lowmem_reserve_ratio": "256 256 32 0"},
         "thp": {"enabled": "madvise"},
+        "zswap": {},
         "hugepages": [{"size_kb": 2048, "per_node": {0: 512, 1: 512}, "boot": False, "required": True}],
         "kernel_cmdline": ["hugepagesz=1G", "hugepages=0:2,1:2"],
         "cgroups": [
@@ -75,6 +76,7 @@ def test_empty_sections_mean_nothing_is_managed() -> None:
     assert validate({"schema_version": 1}) == {
         "sysctl": {},
         "thp": {},
+        "zswap": {},
         "hugepages": [],
         "kernel_cmdline": [],
         "cgroups": [],

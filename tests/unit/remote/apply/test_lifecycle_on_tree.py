@@ -316,17 +316,21 @@ def test_the_audit_reports_a_leftover_until_the_tune_restores_it(host: Path) -> 
 
 
 def test_both_sides_read_rollback_alike() -> None:
-    """tune passes rollback on to memory_apply: the spellings each accepts are one list, twice."""
+    """tune passes rollback on to memory_apply: both call the contract's one rollback_choice (D9)."""
     from ansible_collections.memtune.fleet.plugins.action import tune
-    from ansible_collections.memtune.fleet.plugins.module_utils._apply import run as _apply_ledger
+    from ansible_collections.memtune.fleet.plugins.module_utils import _contract
+    from ansible_collections.memtune.fleet.plugins.modules import memory_apply
 
-    assert (tune.ROLLBACK_OFF, tune.ROLLBACK_CHOICES) == (
-        _apply_ledger.ROLLBACK_OFF,
-        _apply_ledger.ROLLBACK_CHOICES,
-    )
-    for value in (True, False, "previous", "Original", "yes", None):
-        assert tune.rollback_choice(value) == _apply_ledger.rollback_choice(value)
-    with pytest.raises(Exception, match="not one of original, previous"):
-        tune.rollback_choice("yesterday")
-    with pytest.raises(Exception, match="not one of original, previous"):
-        _apply_ledger.rollback_choice("yesterday")
+    assert tune.rollback_choice is _contract.rollback_choice is memory_apply.rollback_choice
+    answers = {
+        True: "original",
+        False: None,
+        "previous": "previous",
+        "Original": "original",
+        "yes": "original",
+    }
+    for value, choice in answers.items():
+        assert _contract.rollback_choice(value) == choice
+    assert _contract.rollback_choice(None) is None
+    with pytest.raises(_contract.RollbackError, match="not one of original, previous"):
+        _contract.rollback_choice("yesterday")
