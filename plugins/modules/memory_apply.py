@@ -300,6 +300,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import (
     ApplyError,
     Context,
+    PlanError,
     carry_out,
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import (
@@ -307,7 +308,6 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired impor
     DesiredError,
     validate,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.present import PlanError
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.report import report
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.run import plan_run
 from ansible_collections.memtune.fleet.plugins.module_utils._contract import (

@@ -113,6 +113,19 @@ def file_change(ctx, path, before, after, mode=0o644):
     return Change("file", path, before, after, act)
 
 
+def plan_file(ctx, plan, snapshot, path, text):
+    """Plan ``path`` to hold ``text`` (None: absent); its text before goes to the ledger's files."""
+    before = ctx.read_file(path)
+    if plan.compare(file_change(ctx, path, before, text)):
+        _persist.remember(snapshot, "files", path, before)
+
+
+def mark_leftover(plan, change):
+    """File a change that puts back a value the plan no longer has."""
+    change.details["leftover"] = True
+    plan.compare(change)
+
+
 def link_change(ctx, link, before, after):
     """Point the symlink ``link`` at ``after`` (remove it when None); ``before`` is its current target."""
     full = ctx.link_path(link)
