@@ -109,7 +109,7 @@ ZSWAP = SettingFiles(
     settings=(
         Setting("enabled", "enabled", YES_NO),
         Setting("max_pool_percent", "max_pool_percent", PERCENT),
-        Setting("accept_threshold_percent", "accept_threshold_percent", PERCENT),  # since 5.19
+        Setting("accept_threshold_percent", "accept_threshold_percent", PERCENT),  # since 5.6
         Setting("shrinker_enabled", "shrinker_enabled", YES_NO),  # since 6.8
     ),
     doc="https://docs.kernel.org/admin-guide/mm/zswap.html",
