@@ -199,13 +199,13 @@ knobs:
   elements: dict
   contains:
     kind:
-      description: V(sysctl), V(thp), V(hugepages) or V(cgroup).
+      description: V(sysctl), V(thp), V(zswap), V(hugepages) or V(cgroup).
       type: str
     leftover:
       description: Present and true when the knob goes back to its original value because the plan dropped it.
       type: bool
     name:
-      description: The sysctl key, THP knob, C(<size>kB node<N>), or cgroup unit or path.
+      description: The sysctl key, THP or zswap setting, C(<size>kB node<N>), or cgroup unit or path.
       type: str
     before:
       description: The value read before the run.
