@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import apply_pool, write_value
 from ansible_collections.memtune.fleet.plugins.module_utils._contract import SETTING_KINDS
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
-from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import raw_write, read_raw
-from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import sysctl_path, sysctl_value
 
 # The kinds of runtime knobs, in the order of the result's knobs and of the diff.
 RUNTIME_KINDS = ("sysctl", *(kind.kind for kind in SETTING_KINDS), "hugepages", "cgroup")
@@ -52,48 +49,6 @@ class Context:
 
     def read_file(self, path):
         return _persist.read_text(self.tree.path(path))
-
-
-def sysctl_change(ctx, key, before, after):
-    path = sysctl_path(key)
-
-    def act():
-        write_value(ctx.tree, path, after)
-        text = ctx.tree.read(path)
-        return {"read_back": None if text is None else sysctl_value(text)}
-
-    return Change("sysctl", key, before, after, act)
-
-
-def pool_change(ctx, size_kb, node, before, after):
-    """Resize one node's pool; a shortfall is compacted for and retried, then reported in the details."""
-
-    def act():
-        allocated, compactions = apply_pool(ctx.tree, size_kb, node, after, ctx.compact_retries)
-        return {
-            "read_back": allocated,
-            "compactions": compactions,
-            "shortfall": max(0, after - (allocated or 0)),
-        }
-
-    return Change("hugepages", "%dkB node%d" % (size_kb, node), before, after, act)
-
-
-def raw_cgroup_change(ctx, path, flavor, before, after):
-    """Set the limits ``after`` ({name: value}) of a raw cgroup directory."""
-
-    def act():
-        for name in sorted(after):
-            file_path, text = raw_write(path, flavor, name, after[name])
-            write_value(ctx.tree, file_path, text)
-        return {"read_back": read_raw(ctx.tree, path, sorted(after))["limits"]}
-
-    return Change("cgroup", path, before, after, act)
-
-
-def unit_change(ctx, unit, before, after):
-    """``systemctl set-property --runtime``: the limits take effect now, the drop-in keeps them after boot."""
-    return Change("cgroup", unit, before, after, lambda: ctx.systemd.set_runtime(unit, after))
 
 
 def daemon_reload_change(ctx):

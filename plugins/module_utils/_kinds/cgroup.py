@@ -7,20 +7,38 @@ from __future__ import annotations
 
 from ansible_collections.memtune.fleet.plugins.module_utils import _contract
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import (
+    Change,
     PlanError,
     mark_leftover,
     plan_file,
-    raw_cgroup_change,
-    unit_change,
 )
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import write_value
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import (
     below_usage,
     dropin_path,
     kernel_value,
+    raw_write,
     read_raw,
     render_dropin,
 )
+
+
+def raw_cgroup_change(ctx, path, flavor, before, after):
+    """Set the limits ``after`` ({name: value}) of a raw cgroup directory."""
+
+    def act():
+        for name in sorted(after):
+            file_path, text = raw_write(path, flavor, name, after[name])
+            write_value(ctx.tree, file_path, text)
+        return {"read_back": read_raw(ctx.tree, path, sorted(after))["limits"]}
+
+    return Change("cgroup", path, before, after, act)
+
+
+def unit_change(ctx, unit, before, after):
+    """``systemctl set-property --runtime``: the limits take effect now, the drop-in keeps them after boot."""
+    return Change("cgroup", unit, before, after, lambda: ctx.systemd.set_runtime(unit, after))
 
 
 def remember_limits(snapshot, target, limits):

@@ -6,11 +6,25 @@ persisted by the boot restore file; planned (present, leftover, rollback) here."
 from __future__ import annotations
 
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import (
+    Change,
     PlanError,
     mark_leftover,
-    pool_change,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import pool_path
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import apply_pool, pool_path
+
+
+def pool_change(ctx, size_kb, node, before, after):
+    """Resize one node's pool; a shortfall is compacted for and retried, then reported in the details."""
+
+    def act():
+        allocated, compactions = apply_pool(ctx.tree, size_kb, node, after, ctx.compact_retries)
+        return {
+            "read_back": allocated,
+            "compactions": compactions,
+            "shortfall": max(0, after - (allocated or 0)),
+        }
+
+    return Change("hugepages", "%dkB node%d" % (size_kb, node), before, after, act)
 
 
 def plan_present(ctx, plan, pools, snapshot):

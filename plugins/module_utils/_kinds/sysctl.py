@@ -5,12 +5,24 @@ sysctl.d file (_contract.SYSCTL_FILE); planned (present, leftover, rollback) her
 
 from __future__ import annotations
 
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import mark_leftover, sysctl_change
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import Change, mark_leftover
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import write_value
 from ansible_collections.memtune.fleet.plugins.module_utils._boot.sysctl_files import sysctl_sources
 from ansible_collections.memtune.fleet.plugins.module_utils._contract import TWINS
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
-from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import sysctl_value
+from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import sysctl_path, sysctl_value
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import read_sysctls
+
+
+def change(ctx, key, before, after):
+    path = sysctl_path(key)
+
+    def act():
+        write_value(ctx.tree, path, after)
+        text = ctx.tree.read(path)
+        return {"read_back": None if text is None else sysctl_value(text)}
+
+    return Change("sysctl", key, before, after, act)
 
 
 def find_conflicts(tree, values):
@@ -33,7 +45,7 @@ def plan_present(ctx, plan, want, snapshot):
             continue
         kept[key] = want[key]
         _persist.remember(snapshot["runtime"], "sysctl", key, current[key])
-        plan.compare(sysctl_change(ctx, key, current[key], want[key]))
+        plan.compare(change(ctx, key, current[key], want[key]))
         twin = TWINS.get(key)
         if twin and twin not in want:
             value = read_sysctls(ctx.tree, [twin])[twin]
@@ -49,7 +61,7 @@ def plan_leftover(ctx, plan, originals, gone, wanted):
         if original == 0 and twin and originals.get(twin) and twin not in wanted:
             key, original = twin, originals[twin]  # writing the twin back zeroes this one
         if original is not None and current.get(key) is not None:
-            mark_leftover(plan, sysctl_change(ctx, key, current[key], original))
+            mark_leftover(plan, change(ctx, key, current[key], original))
 
 
 def restore(ctx, plan, saved):
@@ -59,4 +71,4 @@ def restore(ctx, plan, saved):
         if saved[key] == 0 and saved.get(TWINS.get(key)):
             continue  # writing its twin back zeroes it
         if current[key] is not None:
-            plan.compare(sysctl_change(ctx, key, current[key], saved[key]))
+            plan.compare(change(ctx, key, current[key], saved[key]))
