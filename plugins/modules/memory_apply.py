@@ -303,11 +303,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes impor
     PlanError,
     carry_out,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import (
-    SYSCTL_KEY,
-    DesiredError,
-    validate,
-)
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import validate
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.report import report
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.run import plan_run
 from ansible_collections.memtune.fleet.plugins.module_utils._contract import (
@@ -319,6 +315,8 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host import ledger 
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import Systemd
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import DesiredError
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.sysctl import SYSCTL_KEY
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import ProbeError
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint import FactsProbe
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.platform import detect_systemd

@@ -232,19 +232,17 @@ ansible_facts:
 """
 
 import os
-import re
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.sysctl import SYSCTL_KEY
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import (
     MANAGED_SYSCTLS,
     ProbeError,
     collect,
 )
-
-_SYSCTL_KEY = re.compile(r"^(vm|kernel)(\.[a-z0-9_]+)+$")
 
 
 def main():
@@ -259,7 +257,7 @@ def main():
     root = module.params["root"]
     if not os.path.isdir(root):
         module.fail_json(msg="root %s is not a directory" % root)
-    bad_keys = [key for key in module.params["sysctls"] if not _SYSCTL_KEY.match(key)]
+    bad_keys = [key for key in module.params["sysctls"] if not SYSCTL_KEY.match(key)]
     if bad_keys:
         module.fail_json(msg="not vm.* or kernel.* sysctl keys: %s" % ", ".join(bad_keys))
     try:

@@ -12,7 +12,7 @@ runtime value and only leaves the files.
 from __future__ import annotations
 
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import mark_leftover
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import DesiredError, validate
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import validate
 from ansible_collections.memtune.fleet.plugins.module_utils._contract import SETTING_KINDS
 from ansible_collections.memtune.fleet.plugins.module_utils._host.ledger import (
     LEDGER,
@@ -25,6 +25,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._kinds import cgroup
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import hugepages as _hugepages
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings as _settings
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import sysctl as _sysctl
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import DesiredError
 
 
 def last_set(ledger):

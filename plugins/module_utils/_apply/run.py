@@ -13,10 +13,11 @@ import time
 from ansible_collections.memtune.fleet.plugins.module_utils import _contract
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.absent import plan_absent
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import Change, PlanError
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import DesiredError, validate
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import validate
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.present import plan_present
 from ansible_collections.memtune.fleet.plugins.module_utils._host import ledger as _ledger
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import DesiredError
 
 EMPTY = _ledger.to_desired({"sysctl": {}, "thp": {}, "hugepages": [], "kernel_cmdline": [], "cgroups": []})
 

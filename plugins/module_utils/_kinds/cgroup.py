@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
+
 from ansible_collections.memtune.fleet.plugins.module_utils import _contract
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import (
     Change,
@@ -22,6 +25,10 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import 
     read_raw,
     render_dropin,
 )
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import integer, mappings, require
+
+UNIT_NAME = re.compile(_contract.UNIT_NAME_PATTERN)
+CGROUP_ROOT = "/sys/fs/cgroup/"
 
 
 def raw_cgroup_change(ctx, path, flavor, before, after):
@@ -178,3 +185,46 @@ def dropins(ctx, snapshot):
         ):
             found.add("%s/%s/%s" % (_contract.SYSTEMD_DIR, name, _contract.DROPIN_NAME))
     return sorted(found)
+
+
+def cgroup_path_ok(path):
+    return (
+        isinstance(path, str)
+        and path.startswith(CGROUP_ROOT)
+        and posixpath.normpath(path) == path
+        and "/../" not in path + "/"
+    )
+
+
+def validate(section):
+    checked, seen = [], set()
+    for where, entry in mappings(section, "cgroups"):
+        unit, path = entry.get("unit"), entry.get("path")
+        require((unit is None) != (path is None), "%s: set exactly one of unit and path" % where)
+        if unit is not None:
+            require(
+                isinstance(unit, str) and bool(UNIT_NAME.match(unit)),
+                "%s.unit: %r is not a .service, .slice or .scope name" % (where, unit),
+            )
+        else:
+            require(
+                cgroup_path_ok(path),
+                "%s.path: %r is not a normalized path below %s" % (where, path, CGROUP_ROOT),
+            )
+        target = unit or path
+        require(target not in seen, "%s: %s is listed twice" % (where, target))
+        seen.add(target)
+        limits = entry.get("limits")
+        require(isinstance(limits, dict) and limits, "%s.limits: expected {MemoryMax: bytes, ...}" % where)
+        for name, value in limits.items():
+            require(
+                name in _contract.CGROUP_LIMITS,
+                "%s.limits: unknown limit %r (expected one of %s)"
+                % (where, name, ", ".join(_contract.CGROUP_LIMITS)),
+            )
+            if value != "infinity":
+                integer(value, "%s.limits.%s" % (where, name))
+        checked.append(
+            {"unit": unit, "path": path, "limits": dict(limits), "force": bool(entry.get("force", False))}
+        )
+    return checked

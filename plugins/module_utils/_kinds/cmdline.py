@@ -5,9 +5,26 @@
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import Change
 from ansible_collections.memtune.fleet.plugins.module_utils._boot.bootloader import Bootloader, plan_args
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import mappings, require
+
+# Kernel command-line parameters memtune may own (kernel-parameters.txt), all about memory.
+CMDLINE_PARAMS = (
+    "hugepagesz",
+    "hugepages",
+    "default_hugepagesz",
+    "hugetlb_cma",
+    "hugetlb_free_vmemmap",
+    "transparent_hugepage",
+    "numa_balancing",
+    "kernelcore",
+    "movablecore",
+)
+CMDLINE_ARG = re.compile(r"^([a-z_]+)(=[A-Za-z0-9_.,:+\-]+)?$")
 
 
 def plan_present(ctx, plan, snapshot, want):
@@ -71,3 +88,18 @@ def plan_absent(ctx, plan, snapshot):
     change = Change("cmdline", bootloader.tool, current[0], plan_args(current[0], owned, [])[0], act)
     change.details["tool"] = bootloader.tool
     plan.changes.append(change)
+
+
+def validate(section):
+    args = []
+    for where, entry in mappings(section, "kernel_cmdline"):
+        arg = entry.get("arg")
+        match = CMDLINE_ARG.match(arg) if isinstance(arg, str) else None
+        require(match is not None, "%s: %r is not a single name[=value] argument" % (where, arg))
+        require(
+            match.group(1) in CMDLINE_PARAMS,
+            "%s: memtune does not manage %r (allowed: %s)"
+            % (where, match.group(1), ", ".join(CMDLINE_PARAMS)),
+        )
+        args.append(arg)
+    return args

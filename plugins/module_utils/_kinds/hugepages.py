@@ -11,6 +11,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes impor
     mark_leftover,
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import apply_pool, pool_path
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import integer, mappings, require
 
 
 def pool_change(ctx, size_kb, node, before, after):
@@ -73,3 +74,26 @@ def restore(ctx, plan, saved):
             before = ctx.tree.read_int(pool_path(ctx.tree, int(size), int(node)), optional=True)
             if before is not None:
                 plan.compare(pool_change(ctx, int(size), int(node), before, saved[size][node]))
+
+
+def validate(section):
+    pools, sizes = [], set()
+    for where, pool in mappings(section, "hugepages"):
+        size = integer(pool.get("size_kb"), where + ".size_kb", minimum=1)
+        require(size not in sizes, "%s: a second pool of %d kB pages" % (where, size))
+        sizes.add(size)
+        per_node = pool.get("per_node")
+        require(isinstance(per_node, dict) and per_node, "%s.per_node: expected {node id: count}" % where)
+        counts = {}
+        for node, count in per_node.items():
+            require(str(node).isdigit(), "%s.per_node: %r is not a NUMA node id" % (where, node))
+            counts[int(node)] = integer(count, "%s.per_node.%s" % (where, node))
+        pools.append(
+            {
+                "size_kb": size,
+                "per_node": counts,
+                "boot": bool(pool.get("boot", False)),
+                "required": bool(pool.get("required", False)),
+            }
+        )
+    return pools

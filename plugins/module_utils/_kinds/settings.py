@@ -24,6 +24,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._contract import (
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import parse_bracketed
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import integer, require
 
 CHOICE_VALUE = re.compile(r"^[a-z+]+$")
 YES_NO_WORDS = ("Y", "N")
@@ -72,9 +73,8 @@ def probe(tree, kind):
     return facts
 
 
-def validate(kind, section, require, integer):
-    """A DesiredState section -> {name: value}. ``require(condition, message)`` raises the caller's
-    error; ``integer(value, where, minimum)`` checks an integer."""
+def validate(kind, section):
+    """A DesiredState section -> {name: value}; DesiredError names what is wrong."""
     names = tuple(entry.name for entry in kind.settings)
     require(isinstance(section, dict), "%s: expected a mapping" % kind.kind)
     checked = {}

@@ -5,13 +5,18 @@ sysctl.d file (_contract.SYSCTL_FILE); planned (present, leftover, rollback) her
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import Change, mark_leftover
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import write_value
 from ansible_collections.memtune.fleet.plugins.module_utils._boot.sysctl_files import sysctl_sources
 from ansible_collections.memtune.fleet.plugins.module_utils._contract import TWINS
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import sysctl_path, sysctl_value
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import integer, require
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import read_sysctls
+
+SYSCTL_KEY = re.compile(r"^(vm|kernel)(\.[a-z0-9_]+)+$")
 
 
 def change(ctx, key, before, after):
@@ -72,3 +77,22 @@ def restore(ctx, plan, saved):
             continue  # writing its twin back zeroes it
         if current[key] is not None:
             plan.compare(change(ctx, key, current[key], saved[key]))
+
+
+def validate(section):
+    require(isinstance(section, dict), "sysctl: expected a mapping of key to {value}")
+    checked = {}
+    for key, entry in section.items():
+        require(bool(SYSCTL_KEY.match(key)), "sysctl: %r is not a vm.* or kernel.* key" % key)
+        require(isinstance(entry, dict) and "value" in entry, "sysctl.%s: expected {value: ...}" % key)
+        value = entry["value"]
+        if isinstance(value, str):
+            require(
+                value.strip() != "" and "\n" not in value and "\0" not in value and "=" not in value,
+                "sysctl.%s: value %r is not a single-line value" % (key, value),
+            )
+            value = " ".join(value.split())
+        else:
+            value = integer(value, "sysctl.%s" % key, minimum=-(2**63))
+        checked[key] = value
+    return checked

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import DesiredError, validate
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import validate
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import DesiredError
 
 PROVENANCE = {"file": "policies/baseline.yml", "line": 3, "rule": "r", "layer": "baseline"}
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import DesiredError, validate
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.desired import validate
 from ansible_collections.memtune.fleet.plugins.module_utils._contract import BOOT_CONF, LEDGER, ZSWAP
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings
+from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import DesiredError
 from tests.unit.remote.apply.test_host_kinds import copy_host
 from tests.unit.remote.apply.test_lifecycle_on_tree import ok, run
 
