@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-# ansible_facts.memtune's schema_version and the DesiredState's schema_version. (Facts version 3 adds the
-# zswap section; it lands when the controller's facts model reads it: docs/architecture.md, The contract.)
+# ansible_facts.memtune's schema_version and the DesiredState's schema_version. (The facts' zswap section
+# is reported at version 2, optional on the controller; version 3 is not bumped yet: docs/architecture.md.)
 FACTS_SCHEMA_VERSION = 2
 DESIRED_SCHEMA_VERSION = 1
 

@@ -10,7 +10,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._boot.sysctl_files i
     sysctl_sources,
     tuned_profile,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._contract import FACTS_SCHEMA_VERSION, THP
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import FACTS_SCHEMA_VERSION, THP, ZSWAP
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import (
     MAX_CPUS,
     parse_cpulist,
@@ -213,6 +213,7 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
             "pools": pools,
         },
         "thp": _settings.probe(tree, THP),
+        "zswap": _settings.probe(tree, ZSWAP),
         "sysctl": read_sysctls(tree, keys),
         "sysctl_sources": sysctl_sources(tree, keys, tuned),
         "tuned": None if tuned is None else {

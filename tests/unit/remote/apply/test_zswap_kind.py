@@ -16,7 +16,9 @@ from ansible_collections.memtune.fleet.plugins.module_utils._contract import BOO
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import DesiredError
-from tests.unit.remote.apply.test_host_kinds import copy_host
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
+from memtune.audit.drift import drift
+from tests.unit.remote.apply.test_host_kinds import audit, copy_host, policies
 from tests.unit.remote.apply.test_lifecycle_on_tree import ok, run
 
 PARAMETERS = "sys/module/zswap/parameters"
@@ -159,3 +161,24 @@ def test_rollback_previous_then_original(tmp_path: Path) -> None:
     ok(run(root, rollback="original"))
     assert {name: read(root, name) for name in FILES} == FILES
     assert not (root / BOOT_CONF.lstrip("/")).exists()
+
+
+def test_the_probe_reports_zswap_and_a_policy_plans_applies_and_audits_clean(tmp_path: Path) -> None:
+    """Both sides end to end: the facts' zswap section, the engine's plan from a policy, memory_apply on the
+    tree, the audit of the tree afterwards."""
+    root = zswap_host(tmp_path)
+    assert collect(Tree(str(root)))["zswap"] == {
+        "enabled": "N",
+        "max_pool_percent": 20,
+        "accept_threshold_percent": 90,
+        "shrinker_enabled": "Y",
+    }
+    assert collect(Tree(str(copy_host("small", tmp_path / "plain"))))["zswap"] is None
+    policy = policies(tmp_path, [{"name": "zswap", "source": "test", "zswap": {"max_pool_percent": 33}}])
+    desired, facts = audit(root, policy)
+    assert drift(desired, facts, "host").drifted
+    ok(run(root, desired=desired.model_dump(mode="json")))
+    assert read(root, "max_pool_percent") == "33\n"
+    desired, facts = audit(root, policy)
+    after = drift(desired, facts, "host")
+    assert not after.drifted, [(c.name, f.message) for c, f in after.findings()]
