@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: memory_facts
-short_description: Probe a Linux host's memory, NUMA, hugepages, THP, cgroups, sysctl sources and workloads
+short_description: Probe a Linux host's memory, NUMA, hugepages, THP, zswap, cgroups, sysctl sources and workloads
 version_added: "0.1.0"
 description:
   - Reads C(/proc), C(/sys) and the sysctl configuration directories in one pass and returns them as
@@ -148,6 +148,13 @@ ansible_facts:
                    defrag_choices: [always, defer, defer+madvise, madvise, never], shmem_enabled: never,
                    shmem_enabled_choices: [always, within_size, advise, never, deny, force],
                    khugepaged_defrag: 1, khugepaged_max_ptes_none: 511}
+        zswap:
+          description:
+            - zswap's parameters (C(/sys/module/zswap/parameters)) C(enabled) and C(shrinker_enabled) (C(Y) or C(N)),
+              C(max_pool_percent) and C(accept_threshold_percent) (integers).
+            - null without zswap; a parameter whose file this kernel lacks is null.
+          type: dict
+          sample: {enabled: N, max_pool_percent: 20, accept_threshold_percent: 90, shrinker_enabled: N}
         sysctl:
           description: >-
             Current value of each requested key; null when this kernel does not have it, or, with a
