@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-# ansible_facts.memtune's schema_version and the DesiredState's schema_version. (The facts' zswap section
-# is reported at version 2, optional on the controller; version 3 is not bumped yet: docs/architecture.md.)
-FACTS_SCHEMA_VERSION = 2
+# ansible_facts.memtune's schema_version (3: the zswap section, issue 12) and the DesiredState's.
+FACTS_SCHEMA_VERSION = 3
 DESIRED_SCHEMA_VERSION = 1
 
 # The files and directories memtune owns on a host.

@@ -175,12 +175,12 @@ facts:
   description: The host's facts before this run changed anything (the C(ansible_facts.memtune) dict of M(memtune.fleet.memory_facts)).
   returned: when O(fingerprint) or O(return_facts) is given
   type: dict
-  sample: {schema_version: 2, memory: {mem_total_kb: 2012380}}
+  sample: {schema_version: 3, memory: {mem_total_kb: 2012380}}
 facts_after:
   description: The host's facts after the changes, probed again.
   returned: when O(return_facts) or O(fingerprint) is given, something changed and not in check mode
   type: dict
-  sample: {schema_version: 2, memory: {mem_total_kb: 2012380}}
+  sample: {schema_version: 3, memory: {mem_total_kb: 2012380}}
 skipped:
   description: True when the host cannot be tuned and O(on_unsupported=skip); RV(msg) says why.
   returned: when skipped

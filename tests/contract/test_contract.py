@@ -59,10 +59,11 @@ def test_thp_directory() -> None:
 
 
 def test_the_facts_schema_version_is_one_number() -> None:
-    """Version 2 added the host ledger to the facts (issue 13): probe and controller bump together."""
+    """Version 2 added the host ledger to the facts (issue 13), 3 the zswap section (issue 12): probe and
+    controller bump together."""
     from memtune.facts import model as facts
 
-    assert _collect.SCHEMA_VERSION == _contract.FACTS_SCHEMA_VERSION == facts.SCHEMA_VERSION == 2
+    assert _collect.SCHEMA_VERSION == _contract.FACTS_SCHEMA_VERSION == facts.SCHEMA_VERSION == 3
     assert facts.HostFacts.model_fields["schema_version"].annotation.__args__ == (facts.SCHEMA_VERSION,)  # type: ignore[union-attr]
 
 

@@ -40,7 +40,7 @@ __all__ = [
     "parse_facts",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _exact_int(value: Any) -> Any:
@@ -53,7 +53,7 @@ class HostFactsBase(Model):
     """Everything the probe knows about one host; validated before any planning. The knob kinds' sections
     are added from the registry (a kind reads its own through a typed accessor)."""
 
-    schema_version: Annotated[Literal[2], BeforeValidator(_exact_int)]
+    schema_version: Annotated[Literal[3], BeforeValidator(_exact_int)]
     root: str
     kernel: Kernel
     memory: Memory
@@ -87,6 +87,21 @@ class FactsError(ValueError):
     """Facts that cannot be used: unreadable, not JSON, another schema version, or the wrong shape."""
 
 
+def _which_side(version: object) -> str:
+    """What to upgrade when the probe's facts and this controller disagree on the schema."""
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        return (
+            f"this memtune reads version {SCHEMA_VERSION}: the probe is newer than the controller; upgrade "
+            "memtune (the collection and the memtune package) on the controller"
+        )
+    if isinstance(version, int) and not isinstance(version, bool):
+        return (
+            f"this memtune reads version {SCHEMA_VERSION}: the facts come from an older probe; probe the "
+            "host again with this memtune.fleet collection (saved facts: collect them again)"
+        )
+    return f"this memtune reads version {SCHEMA_VERSION}; probe the host again with this collection"
+
+
 def parse_facts(data: Any, source: str = "<facts>") -> HostFacts:
     """Validate a facts dict. Accepts the bare dict, ``{"memtune": ...}``, ``{"ansible_facts": {...}}``
     (a module result) and an Ansible jsonfile fact cache entry (``{"ansible_memtune": ...}``)."""
@@ -101,10 +116,7 @@ def parse_facts(data: Any, source: str = "<facts>") -> HostFacts:
         raise FactsError(f"{source}: expected a JSON object with memtune facts")
     version = data.get("schema_version")
     if isinstance(version, bool) or version != SCHEMA_VERSION:
-        raise FactsError(
-            f"{source}: facts schema_version {version!r}; this memtune reads version {SCHEMA_VERSION} "
-            "(probe the host again with the matching memtune.fleet collection)"
-        )
+        raise FactsError(f"{source}: facts schema_version {version!r}; {_which_side(version)}")
     try:
         return HostFacts.model_validate(data)
     except ValidationError as exc:

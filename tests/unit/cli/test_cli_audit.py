@@ -100,8 +100,11 @@ def test_a_sysctl_file_that_shadows_ours_is_boot_drift_naming_it(
 
 BAD = {
     "corrupt": ("{not json", "corrupt.json:1:2: not JSON: Expecting property name"),
-    "future": ('{"schema_version": 7}', "facts schema_version 7; this memtune reads version 2"),
-    "partial": ('{"schema_version": 2, "root": "/"}', "invalid facts: kernel: Field required"),
+    "future": (
+        '{"schema_version": 7}',
+        "facts schema_version 7; this memtune reads version 3: the probe is newer than the controller",
+    ),
+    "partial": ('{"schema_version": 3, "root": "/"}', "invalid facts: kernel: Field required"),
 }
 
 

@@ -126,8 +126,15 @@ def test_plan_live_facts(live_facts: Path) -> None:
 
 BAD_FACTS = [
     ("{not json", "not JSON: Expecting property name enclosed in double quotes"),
-    ('{"schema_version": 7}', "facts schema_version 7; this memtune reads version 2"),
-    ('{"schema_version": 2, "root": "/"}', "invalid facts: kernel: Field required"),
+    (
+        '{"schema_version": 7}',
+        "this memtune reads version 3: the probe is newer than the controller; upgrade memtune",
+    ),
+    (
+        '{"schema_version": 2}',
+        "facts schema_version 2; this memtune reads version 3: the facts come from an older probe",
+    ),
+    ('{"schema_version": 3, "root": "/"}', "invalid facts: kernel: Field required"),
 ]
 
 

@@ -101,7 +101,6 @@ class SettingFiles(KnobKind[Section, State, State]):
     settings: ClassVar[dict[str, Setting]]
     model_name: ClassVar[str]  # the policy and facts models' name (the schema's $defs)
     baseline: ClassVar[tuple[str, ...]]  # the settings a baseline records
-    facts_optional: ClassVar[bool] = False  # probes before the kind existed have no section at all
     rule_model: ClassVar[type[RuleSection]]
     facts_model: ClassVar[type[Model]]
 
@@ -132,7 +131,7 @@ class SettingFiles(KnobKind[Section, State, State]):
         )
         cls.rule_models = (cls.rule_model,)
         cls.rule_fields = {cls.name: (cls.rule_model | None, None)}
-        cls.facts_fields = {cls.name: (cls.facts_model | None, None if cls.facts_optional else ...)}
+        cls.facts_fields = {cls.name: (cls.facts_model | None, ...)}
         keys: Any = Literal[tuple(cls.settings)]
         cls.desired_fields = {cls.name: (dict[keys, Planned], {})}
 

@@ -39,7 +39,6 @@ class Zswap(SettingFiles):
     absent = "this kernel has no zswap (/sys/module/zswap/parameters is missing)"
     model_name = "Zswap"
     baseline = ("enabled", "max_pool_percent", "accept_threshold_percent", "shrinker_enabled")
-    facts_optional = True  # probes of facts schema 2 do not report zswap
     # Every file may be missing (null in the facts).
     settings = {
         key: Setting(key, form, since, merge=merge, doc=_DOCS[key], high=high, optional=True)

@@ -35,18 +35,6 @@ ALL_FILES = {
 }
 
 
-def _from_tree(files: dict[str, str] | None) -> dict[str, Any] | None:
-    """What the host side's probe reports for these zswap files (the wire format of i12-common.md): a bridge
-    until kinds-remote's probe, which reads them from the tree, is merged; remove it then."""
-    if files is None:
-        return None
-    ints = ("max_pool_percent", "accept_threshold_percent")
-    return {
-        name: (int(files[name]) if name in ints else files[name]) if name in files else None
-        for name in ("enabled", "max_pool_percent", "accept_threshold_percent", "shrinker_enabled")
-    }
-
-
 def host(
     name: str = NEW,
     files: dict[str, str] | None = ALL_FILES,
@@ -62,8 +50,6 @@ def host(
         tree[UNIT] = "[Unit]\n"
         links["/etc/systemd/system/sysinit.target.wants/memtune-boot.service"] = UNIT
     data = collect_with(name, tree, links)
-    if "zswap" not in data:
-        data["zswap"] = _from_tree(files)
     data["memtune"].update(memtune)
     return parse_facts(data, name)
 
