@@ -9,10 +9,12 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host import cgroup 
 from ansible_collections.memtune.fleet.plugins.module_utils._host import ledger as _ledger
 from ansible_collections.memtune.fleet.plugins.module_utils._probe import collect as _collect
 from memtune.audit import drift
+from memtune.engine.kinds import KINDS
 from memtune.engine.kinds import cgroup as cgroup_kind
 from memtune.engine.kinds import sysctl as sysctl_kind
 from memtune.engine.kinds import thp as thp_kind
 from memtune.engine.kinds import zswap as zswap_kind
+from memtune.engine.kinds._files import SettingFiles
 
 # The host's file formats -> the controller's setting forms (engine/kinds/_files.py).
 FORMS = {
@@ -74,9 +76,14 @@ def test_thp_files() -> None:
 
 
 def test_the_setting_files_kinds_are_the_controllers() -> None:
-    """THP and zswap: the same directory, the same settings in the same files, each in the same format
-    (a percentage is an int the controller caps at 100)."""
-    for host, controller in ((_contract.THP, thp_kind.KIND), (_contract.ZSWAP, zswap_kind.KIND)):
+    """Every setting-files kind of either side is one of the other's (THP and zswap today): the same
+    directory, the same settings in the same files, each in the same format (a percentage is an int the
+    controller caps at 100)."""
+    controllers = {kind.name: kind for kind in KINDS if isinstance(kind, SettingFiles)}
+    assert [host.kind for host in _contract.SETTING_KINDS] == list(controllers)
+    assert controllers["thp"] is thp_kind.KIND and controllers["zswap"] is zswap_kind.KIND
+    for host in _contract.SETTING_KINDS:
+        controller = controllers[host.kind]
         assert (host.kind, host.directory) == (controller.name, controller.directory)
         assert {s.name: (s.file, FORMS[s.format]) for s in host.settings} == {
             key: (setting.file, setting.form) for key, setting in controller.settings.items()

@@ -10,7 +10,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._boot.sysctl_files i
     sysctl_sources,
     tuned_profile,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._contract import FACTS_SCHEMA_VERSION, THP, ZSWAP
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import FACTS_SCHEMA_VERSION, SETTING_KINDS
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import (
     MAX_CPUS,
     parse_cpulist,
@@ -212,8 +212,6 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
             "default_size_kb": meminfo.get("Hugepagesize"),
             "pools": pools,
         },
-        "thp": _settings.probe(tree, THP),
-        "zswap": _settings.probe(tree, ZSWAP),
         "sysctl": read_sysctls(tree, keys),
         "sysctl_sources": sysctl_sources(tree, keys, tuned),
         "tuned": None if tuned is None else {
@@ -230,6 +228,8 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
         "workloads": detect_workloads(tree) if workloads else [],
         "memtune": read_memtune_state(tree, cgroup["mount"]),
     }
+    for kind in SETTING_KINDS:
+        facts[kind.kind] = _settings.probe(tree, kind)
     facts["hugepages"]["sizes_kb"] = sorted(int(size) for size in facts["hugepages"]["pools"])
     facts["warnings"] = list(tree.warnings)
     return facts
