@@ -10,7 +10,10 @@ from ansible_collections.memtune.fleet.plugins.module_utils._boot.sysctl_files i
     sysctl_sources,
     tuned_profile,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._contract import FACTS_SCHEMA_VERSION, SETTING_KINDS
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import (
+    FACTS_SCHEMA_VERSION,
+    SETTING_KINDS,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import (
     MAX_CPUS,
     parse_cpulist,
