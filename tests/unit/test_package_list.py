@@ -16,3 +16,17 @@ def test_every_package_under_src_is_in_the_wheels_list() -> None:
     found = {".".join(init.parent.relative_to(src).parts) for init in src.rglob("__init__.py")}
     assert found - listed == set()
     assert {"memtune.policies", "memtune.schemas"} <= listed
+
+
+def test_no_module_is_shadowed_by_a_name_in_its_package() -> None:
+    """Issue 12: ``import memtune.plan`` gave the function ``plan``, not the module, because memtune's
+    ``__init__`` exported a function named like its submodule; every module is its package's attribute."""
+    import importlib
+    import pkgutil
+
+    import memtune
+
+    for info in pkgutil.walk_packages(memtune.__path__, "memtune."):
+        module = importlib.import_module(info.name)
+        parent, _, leaf = info.name.rpartition(".")
+        assert getattr(importlib.import_module(parent), leaf) is module, info.name

@@ -11,7 +11,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes impor
     link_change,
     read_link,
 )
-from ansible_collections.memtune.fleet.plugins.module_utils._apply.present import Plan
+from ansible_collections.memtune.fleet.plugins.module_utils._apply.present import ChangeSet
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import cgroup as _cgroup
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import cmdline as _cmdline
@@ -40,9 +40,9 @@ def _restore_files(ctx, plan, snapshot):
 
 
 def plan_absent(ctx, ledger):
-    """-> Plan that leaves the host as the ledger's originals found it. Without a ledger it still removes
-    memtune's own files. The ledger itself stays (memory_apply records the rollback in it)."""
-    plan = Plan()
+    """-> ChangeSet that leaves the host as the ledger's originals found it. Without a ledger it still
+    removes memtune's own files. The ledger itself stays (memory_apply records the rollback in it)."""
+    plan = ChangeSet()
     if ledger is None:
         ledger = _persist.new_snapshot()
     else:

@@ -20,7 +20,10 @@ from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settin
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import sysctl as _sysctl
 
 
-class Plan:
+class ChangeSet:
+    """What memory_apply changes on this host, and what it leaves (the controller's plan is the DesiredState;
+    this is the host's list of changes that carry it out)."""
+
     def __init__(self):
         self.changes, self.unchanged, self.skipped, self.conflicts = [], [], [], []
         self.pools, self.cgroups = [], []
@@ -55,10 +58,10 @@ def _plan_boot_restore(ctx, plan, snapshot, writes):
 
 
 def plan_present(ctx, want, snapshot):
-    """-> Plan. ``snapshot`` (the ledger, loaded or new) is updated in memory with the originals of every
-    value planned. ``plan.kept`` is ``want`` without what this host cannot take; ``plan.restored`` names
+    """-> ChangeSet. ``snapshot`` (the ledger, loaded or new) is updated in memory with the originals of
+    every value planned. ``plan.kept`` is ``want`` without what this host cannot take; ``plan.restored`` names
     the values of the ledger's newest generation that ``want`` drops, which go back to their originals."""
-    plan = Plan()
+    plan = ChangeSet()
     kept = _sysctl.plan_present(ctx, plan, want["sysctl"], snapshot)
     plan.conflicts = _sysctl.find_conflicts(ctx.tree, kept)
     boot_writes = []
