@@ -9,11 +9,16 @@ function both sides call (rollback_choice).
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 
 # ansible_facts.memtune's schema_version (3: the zswap section, issue 12) and the DesiredState's.
 FACTS_SCHEMA_VERSION = 3
 DESIRED_SCHEMA_VERSION = 1
+
+# The sysctl keys memtune reads and writes (the controller's catalog names only such keys).
+SYSCTL_KEY_PATTERN = r"(vm|kernel)(\.[a-z0-9_]+)+"
+SYSCTL_KEY = re.compile("^" + SYSCTL_KEY_PATTERN + "$")
 
 # The files and directories memtune owns on a host.
 SYSCTL_FILE = "/etc/sysctl.d/90-memtune.conf"

@@ -308,6 +308,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._apply.report import
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.run import plan_run
 from ansible_collections.memtune.fleet.plugins.module_utils._contract import (
     LOCK_FILE,
+    SYSCTL_KEY,
     RollbackError,
     rollback_choice,
 )
@@ -316,7 +317,6 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host import persist
 from ansible_collections.memtune.fleet.plugins.module_utils._host.cgroup import Systemd
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import DesiredError
-from ansible_collections.memtune.fleet.plugins.module_utils._kinds.sysctl import SYSCTL_KEY
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import ProbeError
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.fingerprint import FactsProbe
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.platform import detect_systemd

@@ -243,8 +243,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import SYSCTL_KEY
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
-from ansible_collections.memtune.fleet.plugins.module_utils._kinds.sysctl import SYSCTL_KEY
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import (
     MANAGED_SYSCTLS,
     ProbeError,

@@ -91,3 +91,10 @@ def test_the_setting_files_kinds_are_the_controllers() -> None:
         for setting in host.settings:
             if setting.format == _contract.PERCENT:
                 assert controller.settings[setting.name].high == 100
+
+
+def test_the_sysctl_keys_memtune_takes() -> None:
+    """The probe's and memory_apply's check of a sysctl key is the pattern of the controller's ``merge:`` keys
+    (the catalog's names match it)."""
+    assert sysctl_kind.KIND.merge_pattern == _contract.SYSCTL_KEY_PATTERN
+    assert all(_contract.SYSCTL_KEY.match(key) for key in sysctl_kind.SYSCTLS)

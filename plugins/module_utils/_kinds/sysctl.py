@@ -5,18 +5,14 @@ sysctl.d file (_contract.SYSCTL_FILE); planned (present, leftover, rollback) her
 
 from __future__ import annotations
 
-import re
-
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.changes import Change, mark_leftover
 from ansible_collections.memtune.fleet.plugins.module_utils._apply.runtime import write_value
 from ansible_collections.memtune.fleet.plugins.module_utils._boot.sysctl_files import sysctl_sources
-from ansible_collections.memtune.fleet.plugins.module_utils._contract import TWINS
+from ansible_collections.memtune.fleet.plugins.module_utils._contract import SYSCTL_KEY, TWINS
 from ansible_collections.memtune.fleet.plugins.module_utils._host import persist as _persist
 from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import sysctl_path, sysctl_value
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds.check import integer, require
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import read_sysctls
-
-SYSCTL_KEY = re.compile(r"^(vm|kernel)(\.[a-z0-9_]+)+$")
 
 
 def change(ctx, key, before, after):

@@ -186,11 +186,14 @@ class Planner:
         if rule.warn:
             line, _column = ctx.policy.mark((*ctx.at, "warn"))
             self.warnings.append(f"{ctx.policy.file}:{line} rule {rule.name!r}: {rule.warn}")
-        for kind in KINDS:
-            if kind.rule_key is not None:
-                section = kind.rule_section(rule)
-                if kind.sets(section):
-                    kind.plan(self, ctx, section, self.states[kind.name])
+        if ctx.sections is None:  # the rule's sections are the same for every host: found once
+            ctx.sections = [
+                (kind, section)
+                for kind in KINDS
+                if kind.rule_key is not None and kind.sets(section := kind.rule_section(rule))
+            ]
+        for kind, section in ctx.sections:
+            kind.plan(self, ctx, section, self.states[kind.name])
 
     def state(self, kind: KnobKind[Any, S, Any]) -> S:
         """What ``kind`` holds while this host is planned (its ``start()``, then its rules' values)."""

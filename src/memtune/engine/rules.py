@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memtune.engine.planned import Planned, Provenance, replacing
 from memtune.errors import PolicyError
 from memtune.policy.model import Policy, Rule
 from memtune.policy.source import Path_
+
+if TYPE_CHECKING:
+    from memtune.engine.kinds.base import AnyKind
 
 __all__ = ["RuleContext", "replacing", "rules_of"]
 
@@ -22,6 +25,8 @@ class RuleContext:
         self.file = policy.file
         self._base: dict[Path_, Provenance] = {}
         self._planned: dict[tuple[Path_, int | str], Planned] = {}
+        # The knob kinds this rule sets and its section of each (the Planner fills it on first use).
+        self.sections: list[tuple[AnyKind, Any]] | None = None
 
     def provenance(
         self, path: Path_, expression: str | None = None, inputs: Mapping[str, Any] | None = None
