@@ -122,5 +122,3 @@ ZSWAP = SettingFiles(
 SETTING_KINDS = (THP, ZSWAP)
 
 THP_DIR = THP.directory
-THP_FILES = {setting.name: setting.file for setting in THP.settings}
-THP_CHOICE_KNOBS = tuple(setting.name for setting in THP.settings if setting.format == CHOICE)

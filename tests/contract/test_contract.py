@@ -70,8 +70,9 @@ def test_the_facts_schema_version_is_one_number() -> None:
 
 
 def test_thp_files() -> None:
-    assert _contract.THP_FILES == thp_kind.THP_FILES
-    assert set(_contract.THP_CHOICE_KNOBS) == set(thp_kind.THP_CHOICES)
+    assert {setting.name: setting.file for setting in _contract.THP.settings} == thp_kind.THP_FILES
+    choices = {setting.name for setting in _contract.THP.settings if setting.format == _contract.CHOICE}
+    assert choices == set(thp_kind.THP_CHOICES)
     assert set(thp_kind.THP_FILES) == set(thp_kind.THP_CHOICES) | set(thp_kind.THP_INTEGERS)
 
 

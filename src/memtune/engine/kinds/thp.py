@@ -104,7 +104,7 @@ def tuned_thp(facts: HostFacts, name: str) -> tuple[str, str] | None:
 
 
 KIND = Thp()
-# The THP settings memtune manages -> their file below THP_DIR (the host side's copy is
-# plugins/module_utils/_probe/collect.py THP_FILES; tests/contract/test_contract.py keeps them equal).
+# The THP settings memtune manages -> their file below THP_DIR (the host side's copy is the THP declaration
+# in plugins/module_utils/_contract.py; tests/contract/test_contract.py keeps them equal).
 THP_FILES: dict[str, str] = {key: setting.file for key, setting in Thp.settings.items()}
 THP_INTEGERS = {key for key, setting in Thp.settings.items() if setting.form == "int"}
