@@ -44,9 +44,11 @@ class Tree:
     optional, note a warning. The caller decides what a missing file means.
     """
 
-    def __init__(self, root="/", max_read=MAX_READ):
+    def __init__(self, root="/", max_read=MAX_READ, confined=False):
+        """``confined``: resolve every path below ``root`` even when it is the live "/" (a process's
+        /proc/<pid>/root, whose absolute links must not lead to the host's files)."""
         self.root = root
-        self.live = os.path.realpath(root) == "/"
+        self.live = not confined and os.path.realpath(root) == "/"
         self.max_read = max_read
         self.warnings = []
         flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)

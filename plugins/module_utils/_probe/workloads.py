@@ -1,11 +1,26 @@
 # Copyright: memtune contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Detect the workloads running on a host from /proc/<pid>/comm, cmdline and exe. Never runs binaries."""
+"""Detect the workloads running on a host from /proc/<pid>/comm, cmdline and exe, and each workload's
+instances: the processes of one PostgreSQL cluster, one Redis server, with their cgroup, systemd unit,
+container or pod, the root their files are read through, and the version those files give.
+Never runs binaries.
+
+An instance is a process tree of the workload: a process whose parent is the same workload belongs to
+its parent's instance (PostgreSQL's backends to their postmaster). Processes whose parent is unknown
+join the one instance of their cgroup; a cgroup with several data directories keeps them apart.
+A process that exits while it is read is left out of the instances (it stays in the workload's pids).
+"""
 
 from __future__ import annotations
 
 import os
-import re
+
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe import versions
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.placement import (
+    parse_proc_cgroup,
+    placement,
+)
 
 # comm (the kernel truncates it to 15 characters) -> workload. Java and other generic runtimes are
 # told apart by their command line below.
@@ -24,9 +39,8 @@ _BY_JAVA_CLASS = (
     ("org.opensearch.bootstrap.OpenSearch", "elasticsearch"),
     ("kafka.Kafka", "kafka"),
 )
-_KAFKA_JAR = re.compile(r"kafka_[0-9.]+-([0-9][0-9A-Za-z.\-]*?)\.jar")
-_PG_BIN = re.compile(r"/postgresql/([0-9.]{1,16})/bin/")
-_PG_VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4})?", re.ASCII)  # what PG_VERSION holds: "15", "9.6"
+ROOT_MAX_READ = 16 << 20  # bytes of one file in an instance's root: a large dpkg status is ~4 MiB
+MAX_HOPS = 64  # parents followed to find a process's instance
 WORKLOADS = ("postgresql", "mysql", "redis", "mongodb", "elasticsearch", "kafka", "kvm_host",
              "kubernetes", "oracle", "sap_hana")
 
@@ -48,54 +62,167 @@ def classify(comm, read_cmdline):
 
 def _argv(tree, pid):
     text = tree.read("/proc/%s/cmdline" % pid, optional=True) or ""
-    return text.replace("\0", " ")
+    return [word for word in text.split("\0") if word]
 
 
-def _postgres_version(tree, pid, argv):
-    words = argv.split()
-    data_dir = None
-    for index, word in enumerate(words):
-        if word == "-D" and index + 1 < len(words):
-            data_dir = words[index + 1]
-        elif word.startswith("-D") and len(word) > 2:
-            data_dir = word[2:]
-    if data_dir and data_dir.startswith("/"):  # a relative one is relative to a cwd we do not know
-        version = tree.read(os.path.join(data_dir, "PG_VERSION"), optional=True)
-        if version and _PG_VERSION.fullmatch(version):
-            return version
-    exe = tree.readlink("/proc/%s/exe" % pid) or (words[0] if words else "")
-    match = _PG_BIN.search(exe)
-    return match.group(1) if match else None
+def _ppid(text):
+    """The parent pid from /proc/<pid>/stat ("pid (comm) state ppid ..."; comm may hold spaces)."""
+    fields = (text or "").rpartition(")")[2].split()
+    return fields[1] if len(fields) > 1 and fields[1].isascii() and fields[1].isdigit() else None
 
 
-def _version(tree, workload, pid, matched):
-    if workload == "postgresql":
-        return _postgres_version(tree, pid, _argv(tree, pid))
-    if workload == "kafka":
-        match = _KAFKA_JAR.search(_argv(tree, pid))
-        return match.group(1) if match else None
-    return None
+class _Process:
+    def __init__(self, tree, pid):
+        self.pid = pid
+        self.cgroup_text = tree.read("/proc/%s/cgroup" % pid, optional=True)
+        self.ppid = _ppid(tree.read("/proc/%s/stat" % pid, optional=True))
+        self.gone = self.cgroup_text is None and not tree.exists("/proc/%s" % pid)
+        self.cgroup_version, self.cgroup = parse_proc_cgroup(self.cgroup_text)
+        self.argv = None
+
+    def command(self, tree):
+        if self.argv is None:
+            self.argv = _argv(tree, self.pid)
+        return self.argv
+
+
+def _leader(pid, processes):
+    seen = {pid}
+    while len(seen) <= MAX_HOPS:
+        parent = processes[pid].ppid
+        if parent not in processes or parent in seen:
+            break
+        pid = parent
+        seen.add(pid)
+    return pid
+
+
+def _groups(tree, workload, processes):
+    """[[pid, ...]] per instance, the leader first."""
+    trees = {}
+    for pid in processes:
+        trees.setdefault(_leader(pid, processes), []).append(pid)
+    by_cgroup = {}
+    for leader in sorted(trees, key=int):
+        by_cgroup.setdefault(processes[leader].cgroup, []).append(leader)
+    groups = []
+    for cgroup, leaders in by_cgroup.items():
+        anchored = [leader for leader in leaders if _anchor(tree, workload, processes[leader])]
+        if cgroup is None or len(anchored) > 1:
+            groups.extend([leader] + [p for p in trees[leader] if p != leader] for leader in leaders)
+            continue
+        head = anchored[0] if anchored else leaders[0]
+        rest = sorted((p for leader in leaders for p in trees[leader] if p != head), key=int)
+        groups.append([head, *rest])
+    return groups
+
+
+def _anchor(tree, workload, process):
+    return versions.data_dir(process.command(tree)) if workload == "postgresql" else None
+
+
+def _instance_root(tree, pid):
+    """(Tree of /proc/<pid>/root confined below it, or None; evidence)."""
+    name = "/proc/%s/root" % pid
+    link = tree.readlink(name)
+    try:
+        real = tree.path(name)
+        if not os.path.isdir(real) or not os.access(real, os.R_OK | os.X_OK):
+            raise OSError("not a readable directory")
+    except (OSError, ValueError) as exc:
+        return None, "cannot read %s: %s" % (name, getattr(exc, "strerror", None) or exc)
+    return Tree(real, max_read=ROOT_MAX_READ, confined=True), "%s%s" % (
+        name,
+        " -> %s" % link if link else " (a directory of the captured tree)",
+    )
+
+
+def _instance(tree, workload, pids, processes, dpkg_cache):
+    leader = processes[pids[0]]
+    argv = leader.command(tree)
+    evidence = {}
+    if leader.cgroup is None:
+        where = {"unit": None, "manager": None, "container": None, "pod": None, "evidence": {}}
+        evidence["cgroup"] = "/proc/%s/cgroup %s" % (
+            leader.pid,
+            "has no v1 memory or v2 line" if leader.cgroup_text is not None else "is not readable",
+        )
+    else:
+        where = placement(leader.cgroup)
+        evidence["cgroup"] = "/proc/%s/cgroup: cgroup v%d %s" % (
+            leader.pid,
+            leader.cgroup_version,
+            leader.cgroup,
+        )
+    evidence.update(where["evidence"])
+    root, evidence["root"] = _instance_root(tree, leader.pid)
+    root_name = "/proc/%s/root" % leader.pid if root is not None else None
+    if root is None and leader.cgroup is not None and where["container"] is None and where["pod"] is None:
+        root = tree  # the host's own process, whose root we may not open: its files are the host's
+        evidence["root"] += "; no container or pod in its cgroup: the host's root read"
+    directory = _anchor(tree, workload, leader)
+    if directory:
+        evidence["data_dir"] = "-D %s on the command line of pid %s" % (directory, leader.pid)
+    exe = tree.readlink("/proc/%s/exe" % leader.pid)
+    found, evidence["version"] = versions.version(
+        workload, versions.Instance(root, argv, exe, where["unit"], dpkg_cache), directory
+    )
+    return {
+        "pids": sorted(int(pid) for pid in pids),
+        "leader": int(leader.pid),
+        "cgroup": leader.cgroup,
+        "cgroup_version": leader.cgroup_version,
+        "unit": where["unit"],
+        "unit_manager": where["manager"],
+        "container": where["container"],
+        "pod": where["pod"],
+        "root": root_name,
+        "data_dir": directory,
+        "version": found,
+        "evidence": evidence,
+    }
+
+
+def _host_first(instance):
+    return (instance["container"] is not None or instance["pod"] is not None, instance["leader"])
+
+
+def _instances(tree, workload, pids, dpkg_cache):
+    processes = {}
+    for pid in pids:
+        process = _Process(tree, pid)
+        if not process.gone:
+            processes[pid] = process
+    found = [
+        _instance(tree, workload, group, processes, dpkg_cache)
+        for group in _groups(tree, workload, processes)
+    ]
+    return sorted(found, key=_host_first)
 
 
 def detect_workloads(tree, pids_limit=20):
-    """[{name, pids, evidence: [{pid, comm, match}], version}] sorted by name."""
+    """[{name, pids, evidence: [{pid, comm, match}], version, instances: [...]}] sorted by name.
+    ``version`` is the first instance's that has one, the host's instances before containers'."""
     found = {}
+    pids = {}
     for pid in tree.listdir("/proc"):
         if not (pid.isascii() and pid.isdigit()):
             continue
         comm = tree.read("/proc/%s/comm" % pid, optional=True)
         if not comm:
             continue
-        hit = classify(comm, lambda pid=pid: _argv(tree, pid))
+        hit = classify(comm, lambda pid=pid: " ".join(_argv(tree, pid)))
         if hit is None:
             continue
         workload, matched = hit
         entry = found.setdefault(workload, {"name": workload, "pids": [], "evidence": [], "version": None})
         entry["pids"].append(int(pid))
+        pids.setdefault(workload, []).append(pid)
         if len(entry["evidence"]) < pids_limit:
             entry["evidence"].append({"pid": int(pid), "comm": comm, "match": matched})
-        if entry["version"] is None:
-            entry["version"] = _version(tree, workload, pid, matched)
-    for entry in found.values():
+    dpkg_cache = {}
+    for workload, entry in found.items():
         entry["pids"].sort()
+        entry["instances"] = _instances(tree, workload, pids[workload], dpkg_cache)
+        entry["version"] = next((i["version"] for i in entry["instances"] if i["version"]), None)
     return [found[name] for name in sorted(found)]

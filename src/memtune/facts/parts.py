@@ -155,11 +155,40 @@ class Evidence(Model):
     match: str
 
 
+class WorkloadContainer(Model):
+    runtime: Literal["docker", "containerd", "cri-o", "podman", "lxc"] | None  # None: cgroupfs under a pod
+    id: str
+
+
+class WorkloadPod(Model):
+    uid: str
+    qos: Literal["Guaranteed", "Burstable", "BestEffort"]
+
+
+class WorkloadInstance(Model):
+    """One running instance of a workload (issue 18, host side): its processes, where they run and the
+    version its files give, each field's evidence in ``evidence``. The controller does not use it yet."""
+
+    pids: list[Int]
+    leader: Int
+    cgroup: str | None
+    cgroup_version: Literal[1, 2] | None
+    unit: str | None
+    unit_manager: str | None
+    container: WorkloadContainer | None
+    pod: WorkloadPod | None
+    root: str | None
+    data_dir: str | None
+    version: str | None
+    evidence: dict[str, str]
+
+
 class Workload(Model):
     name: str
     pids: list[Int]
     evidence: list[Evidence]
     version: str | None
+    instances: list[WorkloadInstance] | None = None  # optional until the facts schema bump of issue 18
 
 
 CgroupLimit = int | str  # bytes, or "infinity"

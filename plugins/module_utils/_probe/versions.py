@@ -1,0 +1,199 @@
+# Copyright: memtune contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A workload instance's version, from the files that say it, read through the instance's own root:
+PG_VERSION in PostgreSQL's data directory, the Elasticsearch/OpenSearch and Kafka jar names, the dpkg
+status file's package versions (MongoDB, Redis, MySQL/MariaDB, Elasticsearch), Oracle's component
+inventory (comps.xml of the home the binary runs from).
+
+Never runs a binary (no ``--version``): a version no file gives is null, with the evidence of what was
+looked at. Each reader returns (version, evidence).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+_PG_VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4})?", re.ASCII)  # what PG_VERSION holds: "15", "9.6"
+_PG_BIN = re.compile(r"/postgresql/([0-9.]{1,16})/bin/")
+_PG_UNIT = re.compile(r"postgresql@([0-9]{1,4}(?:\.[0-9]{1,4})?)-[^/]+\.service")  # Debian's per-cluster unit
+_KAFKA_JAR = re.compile(r"kafka_[0-9.]+-([0-9][0-9A-Za-z.\-]*?)\.jar")
+_JAVA_HOMES = (("-Des.path.home=", "elasticsearch"), ("-Dopensearch.path.home=", "opensearch"))
+_UPSTREAM = re.compile(r"[0-9][0-9A-Za-z.+~]{0,63}", re.ASCII)
+_ORACLE_SERVER = re.compile(r'<COMP\s+NAME="oracle\.server"\s+VER="([0-9][0-9.]{0,31})"')
+# workload -> dpkg package names (regular expressions), the server's own package first
+PACKAGES = {
+    "mongodb": (
+        "mongodb-org-server",
+        "mongodb-server-core",
+        "mongodb-server",
+        "percona-server-mongodb-server",
+    ),
+    "redis": ("redis-server",),
+    "mysql": (
+        r"mariadb-server-core(?:-[0-9.]+)?",
+        r"mariadb-server(?:-[0-9.]+)?",
+        r"mysql-server-core-[0-9.]+",
+        "mysql-community-server-core",
+        r"mysql-server(?:-[0-9.]+)?",
+        r"percona-server-server(?:-[0-9.]+)?",
+    ),
+    "elasticsearch": ("elasticsearch", "opensearch"),
+}
+
+
+def data_dir(argv):
+    """PostgreSQL's data directory from the postmaster's ``-D dir`` or ``-Ddir``; None without one."""
+    found = None
+    for index, word in enumerate(argv):
+        if word == "-D" and index + 1 < len(argv):
+            found = argv[index + 1]
+        elif word.startswith("-D") and len(word) > 2:
+            found = word[2:]
+    return found
+
+
+def upstream_version(version):
+    """A Debian version's upstream part: "5:7.0.15-1~deb12u1" -> "7.0.15"; None when it is not one."""
+    version = version.split(":", 1)[1] if ":" in version[:6] else version
+    version = version.rsplit("-", 1)[0] if "-" in version else version
+    return version if _UPSTREAM.fullmatch(version) else None
+
+
+def _paragraph(status, start):
+    end = status.find("\n\n", start)
+    fields = {}
+    for line in status[start : end if end >= 0 else len(status)].splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith((" ", "\t")):
+            fields[key] = value.strip()
+    return fields
+
+
+def dpkg_version(status, names):
+    """(upstream version, evidence) of the first of ``names`` (regular expressions, in order of
+    preference) that the dpkg status text says is installed; (None, evidence) when none is."""
+    installed = {}
+    pattern = re.compile(r"^Package: (%s)$" % "|".join("(?:%s)" % name for name in names), re.MULTILINE)
+    for match in pattern.finditer(status):
+        fields = _paragraph(status, match.end())
+        if fields.get("Status", "").endswith(" installed"):
+            installed[match.group(1)] = fields.get("Version", "")
+    for name in names:
+        for package in sorted(installed):
+            if re.fullmatch(name, package):
+                version = upstream_version(installed[package])
+                if version is None:
+                    return None, "%s: package %s has no valid Version (%r)" % (
+                        DPKG_STATUS,
+                        package,
+                        installed[package][:40],
+                    )
+                return version, "%s: %s %s" % (DPKG_STATUS, package, installed[package])
+    return None, "%s: none of %s installed" % (DPKG_STATUS, ", ".join(names))
+
+
+class Instance:
+    """What a version reader may use: the instance's root (a Tree or None), its leader's argv and
+    binary, its unit, and a per-probe cache of dpkg status files by root."""
+
+    def __init__(self, root, argv, exe, unit, dpkg_cache):
+        self.root = root
+        self.argv = argv
+        self.exe = exe or (argv[0] if argv else "")
+        self.unit = unit
+        self._dpkg = dpkg_cache
+
+    def dpkg_status(self):
+        key = _root_key(self.root)
+        if key not in self._dpkg:
+            self._dpkg[key] = self.root.read(DPKG_STATUS, optional=True) if self.root else None
+        return self._dpkg[key]
+
+    def dpkg(self, workload):
+        status = self.dpkg_status()
+        if status is None:
+            return None, "%s not readable in the instance's root" % DPKG_STATUS
+        return dpkg_version(status, PACKAGES[workload])
+
+
+def _root_key(root):
+    if root is None:
+        return None
+    try:
+        info = os.stat(root.path("/"))
+    except OSError:
+        return root.root
+    return info.st_dev, info.st_ino  # the host's processes all share one root: read its status once
+
+
+def postgresql(instance, directory):
+    tried = []
+    if directory and directory.startswith("/") and instance.root is not None:
+        text = instance.root.read(os.path.join(directory, "PG_VERSION"), optional=True)
+        if text and _PG_VERSION.fullmatch(text):
+            return text, "%s/PG_VERSION says %s" % (directory, text)
+        tried.append("%s/PG_VERSION %s" % (directory, "holds %r" % text[:20] if text else "is not readable"))
+    elif directory:
+        tried.append(
+            "data directory %s not read (%s)"
+            % (directory, "relative" if not directory.startswith("/") else "no root to read it through")
+        )
+    match = _PG_BIN.search(instance.exe)
+    if match:
+        return match.group(1), "binary %s" % instance.exe
+    match = _PG_UNIT.fullmatch(instance.unit or "")
+    if match:
+        return match.group(1), "unit %s" % instance.unit
+    tried.append("binary %s and unit %s name no version" % (instance.exe or "unknown", instance.unit))
+    return None, "; ".join(tried)
+
+
+def kafka(instance):
+    match = _KAFKA_JAR.search(" ".join(instance.argv))
+    if match:
+        return match.group(1), "jar %s" % match.group(0)
+    return None, "no kafka_<scala>-<version>.jar on the command line"
+
+
+def elasticsearch(instance):
+    for flag, product in _JAVA_HOMES:
+        home = next((word[len(flag) :] for word in instance.argv if word.startswith(flag)), None)
+        if home and home.startswith("/") and instance.root is not None:
+            pattern = re.compile(
+                r"%s-([0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}(?:-[A-Za-z0-9.]{1,32})?)\.jar" % product
+            )
+            lib = os.path.join(home, "lib")
+            for name in instance.root.listdir(lib):
+                match = pattern.fullmatch(name)
+                if match:
+                    return match.group(1), "jar %s/%s" % (lib, name)
+    version, why = instance.dpkg("elasticsearch")
+    return version, why if version else "no <product>-<version>.jar in the home's lib/; " + why
+
+
+def oracle(instance):
+    home = os.path.dirname(os.path.dirname(instance.exe)) if instance.exe.endswith("/bin/oracle") else None
+    if home is None or instance.root is None:
+        return None, "binary %s is not <ORACLE_HOME>/bin/oracle" % (instance.exe or "unknown")
+    comps = os.path.join(home, "inventory/ContentsXML/comps.xml")
+    match = _ORACLE_SERVER.search(instance.root.read(comps, optional=True) or "")
+    if match:
+        return match.group(1), "%s: oracle.server %s" % (comps, match.group(1))
+    return None, "%s: no oracle.server component" % comps
+
+
+def version(workload, instance, directory=None):
+    """(version or None, evidence) of one instance of ``workload``."""
+    if workload == "postgresql":
+        return postgresql(instance, directory)
+    if workload == "kafka":
+        return kafka(instance)
+    if workload == "elasticsearch":
+        return elasticsearch(instance)
+    if workload == "oracle":
+        return oracle(instance)
+    if workload in PACKAGES:
+        return instance.dpkg(workload)
+    return None, "no file names a %s version" % workload
