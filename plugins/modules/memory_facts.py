@@ -202,10 +202,38 @@ ansible_facts:
           type: dict
           sample: {pgmajfault: 1520, allocstall_normal: 0, numa_hit: 9912345, numa_miss: 0, oom_kill: 0}
         workloads:
-          description: Detected workloads with C(name), C(pids), C(evidence) (pid, comm, match) and C(version) when cheap to know.
+          description: >-
+            Detected workloads with C(name), C(pids), C(evidence) (pid, comm, match), C(version) (the first
+            instance's that has one, the host's instances before containers') and C(instances): one per
+            process tree of the workload (a PostgreSQL postmaster and its backends; processes whose parent is
+            unknown join the one instance of their cgroup), each with C(pids), C(leader) (the pid whose files
+            were read), C(cgroup) and C(cgroup_version) (v1's memory hierarchy where it is mounted, else v2's),
+            C(unit) and C(unit_manager) (C(system) or C(user@<uid>.service)), C(container) (C(runtime) docker,
+            containerd, cri-o, podman, lxc, or null where a cgroupfs path does not name it; C(id)), C(pod)
+            (C(uid), C(qos) Guaranteed, Burstable or BestEffort), C(root) (C(/proc/<pid>/root), through which
+            its files are read), C(data_dir) (PostgreSQL's C(-D)), C(version) (from files only: PG_VERSION, jar
+            names, the dpkg status file, Oracle's comps.xml; never by running a binary) and C(evidence) (field to
+            why). A process that exits while it is read is in no instance.
           type: list
           elements: dict
-          sample: [{name: postgresql, pids: [812, 813], evidence: [{pid: 812, comm: postgres, match: postgres}], version: "15"}]
+          sample:
+            - name: postgresql
+              pids: [812, 813]
+              evidence: [{pid: 812, comm: postgres, match: postgres}]
+              version: "15"
+              instances:
+                - pids: [812, 813]
+                  leader: 812
+                  cgroup: /system.slice/postgresql@15-main.service
+                  cgroup_version: 2
+                  unit: postgresql@15-main.service
+                  unit_manager: system
+                  container: null
+                  pod: null
+                  root: /proc/812/root
+                  data_dir: /var/lib/postgresql/15/main
+                  version: "15"
+                  evidence: {version: /var/lib/postgresql/15/main/PG_VERSION says 15, root: /proc/812/root -> /}
         memtune:
           description: >-
             What memtune itself left on the host and what the next boot restores from it:

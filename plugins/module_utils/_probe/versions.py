@@ -94,16 +94,22 @@ def dpkg_version(status, names):
     return None, "%s: none of %s installed" % (DPKG_STATUS, ", ".join(names))
 
 
+# workload -> the variable its official container image sets to the version it was built from
+IMAGE_VARIABLES = {"redis": "REDIS_VERSION"}
+
+
 class Instance:
     """What a version reader may use: the instance's root (a Tree or None), its leader's argv and
-    binary, its unit, and a per-probe cache of dpkg status files by root."""
+    binary, its unit, a per-probe cache of dpkg status files by root, and ``environ()``, the leader's
+    /proc/<pid>/environ (read only when asked)."""
 
-    def __init__(self, root, argv, exe, unit, dpkg_cache):
+    def __init__(self, root, argv, exe, unit, dpkg_cache, *, environ=lambda: None):
         self.root = root
         self.argv = argv
         self.exe = exe or (argv[0] if argv else "")
         self.unit = unit
         self._dpkg = dpkg_cache
+        self.environ = environ
 
     def dpkg_status(self):
         key = _root_key(self.root)
@@ -184,6 +190,17 @@ def oracle(instance):
     return None, "%s: no oracle.server component" % comps
 
 
+def image_variable(instance, name, tried):
+    """The version an image's ``name=`` environment variable gives (the official Redis image is built from
+    source: no package says it)."""
+    for item in (instance.environ() or "").split("\0"):
+        key, sep, value = item.partition("=")
+        if sep and key == name:
+            found = value if _UPSTREAM.fullmatch(value) else None
+            return found, "%s; environment %s=%s" % (tried, name, value[:40])
+    return None, "%s; no %s in the environment" % (tried, name)
+
+
 def version(workload, instance, directory=None):
     """(version or None, evidence) of one instance of ``workload``."""
     if workload == "postgresql":
@@ -195,5 +212,8 @@ def version(workload, instance, directory=None):
     if workload == "oracle":
         return oracle(instance)
     if workload in PACKAGES:
-        return instance.dpkg(workload)
+        found, why = instance.dpkg(workload)
+        if found is None and workload in IMAGE_VARIABLES:
+            return image_variable(instance, IMAGE_VARIABLES[workload], why)
+        return found, why
     return None, "no file names a %s version" % workload

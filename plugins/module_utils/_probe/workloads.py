@@ -71,14 +71,33 @@ def _ppid(text):
     return fields[1] if len(fields) > 1 and fields[1].isascii() and fields[1].isdigit() else None
 
 
+def _environ(tree, pid):
+    return tree.read("/proc/%s/environ" % pid, optional=True)
+
+
 class _Process:
+    """One process's /proc entries, each read once and only when needed: the cgroup of leaders only."""
+
     def __init__(self, tree, pid):
+        self.tree = tree
         self.pid = pid
-        self.cgroup_text = tree.read("/proc/%s/cgroup" % pid, optional=True)
         self.ppid = _ppid(tree.read("/proc/%s/stat" % pid, optional=True))
-        self.gone = self.cgroup_text is None and not tree.exists("/proc/%s" % pid)
-        self.cgroup_version, self.cgroup = parse_proc_cgroup(self.cgroup_text)
-        self.argv = None
+        self.gone = self.ppid is None and not tree.exists("/proc/%s" % pid)
+        self._cgroup = self.argv = None
+
+    @property
+    def cgroup_text(self):
+        if self._cgroup is None:
+            self._cgroup = (self.tree.read("/proc/%s/cgroup" % self.pid, optional=True),)
+        return self._cgroup[0]
+
+    @property
+    def cgroup_version(self):
+        return parse_proc_cgroup(self.cgroup_text)[0]
+
+    @property
+    def cgroup(self):
+        return parse_proc_cgroup(self.cgroup_text)[1]
 
     def command(self, tree):
         if self.argv is None:
@@ -164,9 +183,10 @@ def _instance(tree, workload, pids, processes, dpkg_cache):
     if directory:
         evidence["data_dir"] = "-D %s on the command line of pid %s" % (directory, leader.pid)
     exe = tree.readlink("/proc/%s/exe" % leader.pid)
-    found, evidence["version"] = versions.version(
-        workload, versions.Instance(root, argv, exe, where["unit"], dpkg_cache), directory
+    instance = versions.Instance(
+        root, argv, exe, where["unit"], dpkg_cache, environ=lambda: _environ(tree, leader.pid)
     )
+    found, evidence["version"] = versions.version(workload, instance, directory)
     return {
         "pids": sorted(int(pid) for pid in pids),
         "leader": int(leader.pid),

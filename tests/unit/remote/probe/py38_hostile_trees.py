@@ -38,6 +38,37 @@ def link(root, path, target):
     os.symlink(target, full)
 
 
+def process(root, pid, argv, cgroup, entries):
+    """A process's /proc entries (issue 18): comm, cmdline, cgroup and a root/ directory, plus ``entries``
+    ({path below /proc/<pid>: text, or ("link", target)})."""
+    base = os.path.join(root, "proc", str(pid))
+    os.makedirs(os.path.join(base, "root"))
+    own = {"comm": os.path.basename(argv[0]) + "\n", "cmdline": "\0".join(argv) + "\0", "cgroup": cgroup}
+    for path, text in dict(own, **entries).items():
+        os.makedirs(os.path.dirname(os.path.join(base, path)), exist_ok=True)
+        if isinstance(text, tuple):
+            link(base, path, text[1])
+        else:
+            write(base, path, text)
+
+
+POD = "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/crio-{}.scope\n".format(
+    "8d0e7a52_3c1b_4e8f_9a6d_2b5c7e1f0a93", "ab" * 32
+)
+REDIS_STATUS = "Package: redis-server\nStatus: install ok installed\nVersion: 5:7.0.15-1\n"
+
+
+def instance(facts, name):
+    return next(w for w in facts["workloads"] if w["name"] == name)["instances"][0]
+
+
+def redis_linked_out(root, outside):
+    """A container whose dpkg status is an absolute link to a host file that says redis 7.0.15."""
+    write(os.path.dirname(outside), "dpkg-status", REDIS_STATUS)
+    target = ("link", os.path.join(os.path.dirname(outside), "dpkg-status"))
+    process(root, 3100, ["redis-server"], POD, {"root/var/lib/dpkg/status": target})
+
+
 def hostile(root, outside):
     """-> [(what was done, check of the facts)]; each change applied to its own copy of ``root``."""
     return [
@@ -89,6 +120,22 @@ def hostile(root, outside):
             "garbage sysctl",
             lambda r: write(r, "proc/sys/vm/swappiness", "\u0663\n"),
             lambda f: f["sysctl"]["vm.swappiness"] is None,
+        ),
+        (
+            "postgres in a pod reads its own root",
+            lambda r: process(r, 3000, ["postgres", "-D", "/data"], POD, {"root/data/PG_VERSION": "16\n"}),
+            lambda f: (
+                instance(f, "postgresql")["version"] == "16"
+                and instance(f, "postgresql")["pod"]["qos"] == "BestEffort"
+            ),
+        ),
+        (
+            "a container's dpkg status linked outside its root",
+            lambda r: redis_linked_out(r, outside),
+            lambda f: (
+                instance(f, "redis")["version"] is None
+                and instance(f, "redis")["container"]["runtime"] == "cri-o"
+            ),
         ),
         (
             "/sys only",

@@ -354,7 +354,10 @@ def test_corrupt_dpkg_status_gives_null(status: str, why: str) -> None:
         extra={"/var/lib/dpkg/status": status},
     )
     [redis] = found["redis"]["instances"]
-    assert (redis["version"], redis["evidence"]["version"]) == (None, why)
+    assert (redis["version"], redis["evidence"]["version"]) == (
+        None,
+        why + "; no REDIS_VERSION in the environment",
+    )
 
 
 def test_an_absolute_link_in_a_containers_root_stays_in_that_root() -> None:
@@ -365,7 +368,35 @@ def test_an_absolute_link_in_a_containers_root_stays_in_that_root() -> None:
     facts = collect_with("numa2", {**files, "/etc/host-only-status": REDIS_DPKG}, links)
     [redis] = facts["workloads"][0]["instances"]
     assert redis["version"] is None
-    assert redis["evidence"]["version"] == "/var/lib/dpkg/status not readable in the instance's root"
+    assert redis["evidence"]["version"] == (
+        "/var/lib/dpkg/status not readable in the instance's root; no REDIS_VERSION in the environment"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "version", "said"),
+    [
+        (
+            "PATH=/usr/local/bin\0REDIS_VERSION=7.2.4\0REDIS_DOWNLOAD_SHA=f0e5\0",
+            "7.2.4",
+            "REDIS_VERSION=7.2.4",
+        ),
+        ("REDIS_VERSION=$(reboot)\0", None, "REDIS_VERSION=$(reboot)"),
+    ],
+)
+def test_redis_of_the_official_image_from_its_environment(
+    environ: str, version: str | None, said: str
+) -> None:
+    files, links = proc(750, "redis-server", ["redis-server *:6379"], f"0::/docker/{DOCKER_ID}\n", root=None)
+    files["/proc/750/environ"] = environ
+    files["/proc/750/root/var/lib/dpkg/status"] = (
+        "Package: libc6\nStatus: install ok installed\nVersion: 2.36\n"
+    )
+    [redis] = collect_with("numa2", files, links)["workloads"][0]["instances"]
+    assert redis["version"] == version
+    assert redis["evidence"]["version"] == (
+        f"/var/lib/dpkg/status: none of redis-server installed; environment {said}"
+    )
 
 
 def test_unreadable_root_of_a_host_process_falls_back_to_the_hosts_files() -> None:
