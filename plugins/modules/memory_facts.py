@@ -208,12 +208,14 @@ ansible_facts:
             process tree of the workload (a PostgreSQL postmaster and its backends; processes whose parent is
             unknown join the one instance of their cgroup), each with C(pids), C(leader) (the pid whose files
             were read), C(cgroup) and C(cgroup_version) (v1's memory hierarchy where it is mounted, else v2's),
-            C(unit) and C(unit_manager) (C(system) or C(user@<uid>.service)), C(container) (C(runtime) docker,
+            C(unit) (from systemd's own hierarchy, v1 C(name=systemd) or v2) and C(unit_manager) (C(system) or
+            C(user@<uid>.service)), C(container) (C(runtime) docker,
             containerd, cri-o, podman, lxc, or null where a cgroupfs path does not name it; C(id)), C(pod)
             (C(uid), C(qos) Guaranteed, Burstable or BestEffort), C(root) (C(/proc/<pid>/root), through which
             its files are read), C(data_dir) (PostgreSQL's C(-D)), C(version) (from files only: PG_VERSION, jar
             names, the dpkg status file, Oracle's comps.xml; never by running a binary) and C(evidence) (field to
-            why). A process that exits while it is read is in no instance.
+            why). A process that exits while it is read is in no instance; at most 256 instances of a workload are
+            listed (a warning says how many there were).
           type: list
           elements: dict
           sample:

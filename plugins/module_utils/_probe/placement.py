@@ -64,6 +64,20 @@ def parse_proc_cgroup(text):
     return None, None
 
 
+def systemd_path(text):
+    """The path systemd tracks the process's unit in: v1's ``name=systemd`` hierarchy, else v2's; None.
+    On v1 it can differ from the memory controller's (a unit without MemoryAccounting is not in it)."""
+    unified = None
+    for line in (text or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[2].startswith("/"):
+            if parts[1] == "name=systemd":
+                return parts[2]
+            if parts[0] == "0" and parts[1] == "":
+                unified = parts[2]
+    return unified
+
+
 def systemd_unit(path):
     """The systemd unit a cgroup path lies in (the deepest .service or .scope) and the manager that
     runs it ("system", or "user@<uid>.service" for a user's manager); (None, None) without one."""
@@ -114,17 +128,19 @@ def _pod(parts):
     return None, None
 
 
-def placement(path):
-    """What a cgroup path says: {unit, manager, container, pod, evidence: {field: why}}."""
+def placement(path, tracking=None):
+    """What a cgroup path says: {unit, manager, container, pod, evidence: {field: why}}; the unit from
+    ``tracking`` (systemd's own hierarchy, see systemd_path) when given."""
     parts = [part for part in path.split("/") if part]
-    unit, manager = systemd_unit(path)
+    tracking = tracking or path
+    unit, manager = systemd_unit(tracking)
     pod, at = _pod(parts)
     container = _container(parts)
     evidence = {}
     if unit:
-        evidence["unit"] = "%s in cgroup %s" % (unit, path)
+        evidence["unit"] = "%s in cgroup %s" % (unit, tracking)
     else:
-        evidence["unit"] = "no .service or .scope in cgroup %s" % path
+        evidence["unit"] = "no .service or .scope in cgroup %s" % tracking
     if pod is not None and container is None:
         below = parts[at + 1 : at + 2]
         bare = below and re.fullmatch(_ID, below[0])

@@ -20,6 +20,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._probe import versio
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.placement import (
     parse_proc_cgroup,
     placement,
+    systemd_path,
 )
 
 # comm (the kernel truncates it to 15 characters) -> workload. Java and other generic runtimes are
@@ -41,6 +42,7 @@ _BY_JAVA_CLASS = (
 )
 ROOT_MAX_READ = 16 << 20  # bytes of one file in an instance's root: a large dpkg status is ~4 MiB
 MAX_HOPS = 64  # parents followed to find a process's instance
+MAX_INSTANCES = 256  # instances of one workload listed (the facts stay bounded on a hostile /proc)
 WORKLOADS = ("postgresql", "mysql", "redis", "mongodb", "elasticsearch", "kafka", "kvm_host",
              "kubernetes", "oracle", "sap_hana")
 
@@ -167,7 +169,7 @@ def _instance(tree, workload, pids, processes, dpkg_cache):
             "has no v1 memory or v2 line" if leader.cgroup_text is not None else "is not readable",
         )
     else:
-        where = placement(leader.cgroup)
+        where = placement(leader.cgroup, systemd_path(leader.cgroup_text))
         evidence["cgroup"] = "/proc/%s/cgroup: cgroup v%d %s" % (
             leader.pid,
             leader.cgroup_version,
@@ -217,7 +219,10 @@ def _instances(tree, workload, pids, dpkg_cache):
         _instance(tree, workload, group, processes, dpkg_cache)
         for group in _groups(tree, workload, processes)
     ]
-    return sorted(found, key=_host_first)
+    found.sort(key=_host_first)
+    if len(found) > MAX_INSTANCES:
+        tree.warn("%s: %d instances, the first %d listed" % (workload, len(found), MAX_INSTANCES))
+    return found[:MAX_INSTANCES]
 
 
 def detect_workloads(tree, pids_limit=20):

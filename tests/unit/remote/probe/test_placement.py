@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.placement import (
     parse_proc_cgroup,
     placement,
+    systemd_path,
 )
 
 ID = "0123456789abcdef" * 4
@@ -155,3 +156,16 @@ def test_placement(
 )
 def test_parse_proc_cgroup(text: str, expected: tuple[int | None, str | None]) -> None:
     assert parse_proc_cgroup(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9:name=systemd:/system.slice/a.service\n4:memory:/\n0::/\n", "/system.slice/a.service"),
+        ("0::/system.slice/b.service\n", "/system.slice/b.service"),
+        ("4:memory:/docker/x\n", None),
+        ("9:name=systemd:relative\n", None),
+    ],
+)
+def test_systemd_path(text: str, expected: str | None) -> None:
+    assert systemd_path(text) == expected

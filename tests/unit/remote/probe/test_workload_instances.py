@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.workloads import detect_workloads
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.workloads import (
+    MAX_INSTANCES,
+    detect_workloads,
+)
 from memtune.facts.model import parse_facts
 from tests.support.trees import HOSTS, collect_with
 
@@ -204,6 +207,38 @@ def test_docker_cgroupfs_on_cgroup_v1() -> None:
     assert redis["container"] == {"runtime": "docker", "id": DOCKER_ID}
     assert redis["unit"] is None
     assert redis["version"] == "7.0.15"
+
+
+def test_cgroup_v1_without_memory_accounting_takes_the_unit_from_systemds_hierarchy() -> None:
+    v1 = "9:name=systemd:/system.slice/postgresql@13-main.service\n4:memory:/\n0::/\n"
+    found = workloads(
+        "small", proc(1300, "postgres", ["postgres", "-D", "/pg"], v1), extra={"/pg/PG_VERSION": "13\n"}
+    )
+    [postgres] = found["postgresql"]["instances"]
+    assert (postgres["cgroup_version"], postgres["cgroup"], postgres["unit"]) == (
+        1,
+        "/",
+        "postgresql@13-main.service",
+    )
+    assert postgres["evidence"]["unit"] == (
+        "postgresql@13-main.service in cgroup /system.slice/postgresql@13-main.service"
+    )
+
+
+def test_instances_of_one_workload_are_bounded() -> None:
+    many = [
+        proc(5000 + n, "redis-server", ["redis-server"], f"0::/system.slice/redis{n}.service\n")
+        for n in range(MAX_INSTANCES + 3)
+    ]
+    facts = collect_with(
+        "numa2",
+        {k: v for files, _ in many for k, v in files.items()},
+        {k: v for _, links in many for k, v in links.items()},
+    )
+    [redis] = facts["workloads"]
+    assert len(redis["pids"]) == MAX_INSTANCES + 3
+    assert len(redis["instances"]) == MAX_INSTANCES
+    assert f"redis: {MAX_INSTANCES + 3} instances, the first {MAX_INSTANCES} listed" in facts["warnings"]
 
 
 def test_postgres_in_a_burstable_pod_reads_its_own_pg_version_not_the_hosts() -> None:
