@@ -4,8 +4,10 @@ host laid out in a copy of a captured tree (issue 18: the probe stays under 50 m
 The database host: the captured numa2 tree plus two PostgreSQL clusters under their systemd units
 (a postmaster and BACKENDS backends each, with PG_VERSION), a Redis in a Docker container with its own
 root and a dpkg status file of PACKAGES packages, a PostgreSQL in a Kubernetes pod with its own root, and
-PACKAGES packages in the host's dpkg status too. Each figure is the median of RUNS calls, measured with
-time.process_time() in this process after one warm-up call.
+PACKAGES packages in the host's dpkg status too. The Kubernetes node: PODS Redis pods of one image, each
+its own root, the image's dpkg status shared (as overlayfs shows one lower file), the version only in
+REDIS_VERSION. Each figure is the median of RUNS calls, measured with time.process_time() in this
+process after one warm-up call.
 
 Usage: .venv/bin/python bench/workloads_bench.py [RUNS] [--repo DIR]   (DIR: another checkout, to measure
 its detect_workloads on the same trees, e.g. a `git archive` of main for the before figure)
@@ -25,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
 BACKENDS = 100
+PODS = 50
 PACKAGES = 1500
 DOCKER = "4f3c2b1a" * 8
 POD = "8d0e7a52_3c1b_4e8f_9a6d_2b5c7e1f0a93"
@@ -94,6 +97,32 @@ def database_host(scratch: Path) -> Path:
     return root
 
 
+def kubernetes_node(scratch: Path, shared: bool) -> Path:
+    """PODS Redis pods of one image: each its own root, the image layer's dpkg status file shared
+    (hard links, as overlayfs shows one lower file), Redis named only by REDIS_VERSION in the environment.
+    Not ``shared``: PODS images, each its own copy of the status file."""
+    root = scratch / f"k8snode-{shared}"
+    shutil.copytree(HERE / "tests/fixtures/hosts/numa2", root, symlinks=True)
+    layer = scratch / "layer-status"
+    layer.write_text(dpkg_status(""))
+    for n in range(PODS):
+        pid = 50000 + n
+        uid = f"{n:08x}_3c1b_4e8f_9a6d_2b5c7e1f0a93"
+        pod = (
+            "0::/kubepods.slice/kubepods-burstable.slice/"
+            + f"kubepods-burstable-pod{uid}.slice/crio-{n:064x}.scope"
+        )
+        process(root, pid, "redis-server", ["redis-server *:6379"], cgroup=pod, ppid=1, own_root=True)
+        (root / f"proc/{pid}/environ").write_text("PATH=/usr/local/bin\0REDIS_VERSION=7.2.4\0")
+        status = root / f"proc/{pid}/root/var/lib/dpkg/status"
+        status.parent.mkdir(parents=True)
+        if shared:
+            os.link(layer, status)
+        else:
+            shutil.copyfile(layer, status)
+    return root
+
+
 def median_ms(call, runs: int) -> float:
     call()
     times = []
@@ -136,6 +165,17 @@ def main() -> None:
             f"database host ({2 * BACKENDS + 4} workload processes, {instances} instances): "
             f"{median_ms(lambda: detect_workloads(Tree(str(db))), args.runs):6.2f} ms"
         )
+        for shared in (True, False):
+            node = kubernetes_node(Path(scratch), shared)
+            pods = detect_workloads(Tree(str(node)))
+            found = {i["version"] for w in pods for i in w.get("instances", [])} or {
+                w["version"] for w in pods
+            }
+            print(
+                f"kubernetes node ({PODS} Redis pods of {'one image' if shared else f'{PODS} images'}, "
+                f"versions {sorted(map(str, found))}): "
+                f"{median_ms(lambda node=node: detect_workloads(Tree(str(node))), args.runs):6.2f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def _instance_root(tree, pid):
     )
 
 
-def _instance(tree, workload, pids, processes, dpkg_cache):
+def _instance(tree, workload, pids, processes, dpkg):
     leader = processes[pids[0]]
     argv = leader.command(tree)
     evidence = {}
@@ -186,7 +186,7 @@ def _instance(tree, workload, pids, processes, dpkg_cache):
         evidence["data_dir"] = "-D %s on the command line of pid %s" % (directory, leader.pid)
     exe = tree.readlink("/proc/%s/exe" % leader.pid)
     instance = versions.Instance(
-        root, argv, exe, where["unit"], dpkg_cache, environ=lambda: _environ(tree, leader.pid)
+        root, argv, exe, where["unit"], dpkg, environ=lambda: _environ(tree, leader.pid)
     )
     found, evidence["version"] = versions.version(workload, instance, directory)
     return {
@@ -209,14 +209,14 @@ def _host_first(instance):
     return (instance["container"] is not None or instance["pod"] is not None, instance["leader"])
 
 
-def _instances(tree, workload, pids, dpkg_cache):
+def _instances(tree, workload, pids, dpkg):
     processes = {}
     for pid in pids:
         process = _Process(tree, pid)
         if not process.gone:
             processes[pid] = process
     found = [
-        _instance(tree, workload, group, processes, dpkg_cache)
+        _instance(tree, workload, group, processes, dpkg)
         for group in _groups(tree, workload, processes)
     ]
     found.sort(key=_host_first)
@@ -245,9 +245,9 @@ def detect_workloads(tree, pids_limit=20):
         pids.setdefault(workload, []).append(pid)
         if len(entry["evidence"]) < pids_limit:
             entry["evidence"].append({"pid": int(pid), "comm": comm, "match": matched})
-    dpkg_cache = {}
+    dpkg = versions.DpkgAnswers()
     for workload, entry in found.items():
         entry["pids"].sort()
-        entry["instances"] = _instances(tree, workload, pids[workload], dpkg_cache)
+        entry["instances"] = _instances(tree, workload, pids[workload], dpkg)
         entry["version"] = next((i["version"] for i in entry["instances"] if i["version"]), None)
     return [found[name] for name in sorted(found)]

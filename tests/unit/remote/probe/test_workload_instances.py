@@ -10,6 +10,11 @@ from typing import Any
 import pytest
 
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.versions import (
+    PACKAGES,
+    DpkgAnswers,
+    dpkg_version,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.workloads import (
     MAX_INSTANCES,
     detect_workloads,
@@ -538,3 +543,47 @@ def test_versions_from_files(
     found = workloads("numa2", proc(800, comm, argv, "0::/system.slice/x.service\n", exe=exe), extra=extra)
     [instance] = found[name]["instances"]
     assert (instance["version"], instance["evidence"]["version"]) == (version, why)
+
+
+@pytest.mark.parametrize(
+    ("status", "workload", "expected"),
+    [
+        ("Package: redis-server-extra\nStatus: install ok installed\nVersion: 9.9\n", "redis", None),
+        ("Package: redis-server\nStatus: hold ok installed\nVersion: 5:6.2.6-1\n", "redis", "6.2.6"),
+        (
+            "Package: mariadb-server\nStatus: install ok installed\nVersion: 1:10.5.1-1\n\n"
+            "Package: mariadb-server-core-10.5\nStatus: install ok installed\nVersion: 1:10.5.2-1\n",
+            "mysql",
+            "10.5.2",
+        ),
+        (
+            "Package: mysql-server-core-8.0\nStatus: install ok installed\nVersion: 8.0.39-0ubuntu1\n",
+            "mysql",
+            "8.0.39",
+        ),
+        ("Package: opensearch\nStatus: install ok installed\nVersion: 2.11.0\n", "elasticsearch", "2.11.0"),
+        ("Package: mongodb-org-server\nStatus: install ok half-installed\nVersion: 8.0.4\n", "mongodb", None),
+    ],
+)
+def test_dpkg_versions(status: str, workload: str, expected: str | None) -> None:
+    assert dpkg_version(status, PACKAGES[workload])[0] == expected
+
+
+def test_dpkg_status_files_read_in_one_probe_are_bounded() -> None:
+    files: dict[str, str] = {}
+    links: dict[str, str] = {}
+    count = DpkgAnswers.MAX_FILES + 2
+    for n in range(count):  # each container its own image: distinct status files, none shared
+        process_files, process_links = proc(
+            6000 + n, "redis-server", ["redis-server"], f"0::/docker/{n:064x}\n", root=None
+        )
+        files.update(process_files)
+        links.update(process_links)
+        files[f"/proc/{6000 + n}/root/var/lib/dpkg/status"] = REDIS_DPKG + f"Package: filler{n}\n"
+    [redis] = collect_with("numa2", files, links)["workloads"]
+    versions = [instance["version"] for instance in redis["instances"]]
+    assert versions == ["7.0.15"] * DpkgAnswers.MAX_FILES + [None, None]
+    assert redis["instances"][-1]["evidence"]["version"] == (
+        f"/var/lib/dpkg/status not read: {DpkgAnswers.MAX_FILES} status files already read in this probe; "
+        "no REDIS_VERSION in the environment"
+    )
