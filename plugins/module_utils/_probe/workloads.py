@@ -119,23 +119,29 @@ def _leader(pid, processes):
 
 
 def _groups(tree, workload, processes):
-    """[[pid, ...]] per instance, the leader first."""
+    """[[pid, ...]] per instance, the leader first. A leader whose parent is unknown (no stat: a capture
+    without it) joins the one other instance of its cgroup, or the other such leaders of its cgroup,
+    unless that is ambiguous (several instances, or several PostgreSQL data directories)."""
     trees = {}
     for pid in processes:
         trees.setdefault(_leader(pid, processes), []).append(pid)
     by_cgroup = {}
     for leader in sorted(trees, key=int):
         by_cgroup.setdefault(processes[leader].cgroup, []).append(leader)
-    groups = []
     for cgroup, leaders in by_cgroup.items():
-        anchored = [leader for leader in leaders if _anchor(tree, workload, processes[leader])]
-        if cgroup is None or len(anchored) > 1:
-            groups.extend([leader] + [p for p in trees[leader] if p != leader] for leader in leaders)
+        orphans = [leader for leader in leaders if cgroup is not None and processes[leader].ppid is None]
+        rooted = [leader for leader in leaders if leader not in orphans]
+        anchored = [leader for leader in orphans if _anchor(tree, workload, processes[leader])]
+        if len(rooted) == 1 and not anchored:
+            head = rooted[0]
+        elif not rooted and len(anchored) <= 1 and orphans:
+            head = anchored[0] if anchored else orphans[0]
+        else:
             continue
-        head = anchored[0] if anchored else leaders[0]
-        rest = sorted((p for leader in leaders for p in trees[leader] if p != head), key=int)
-        groups.append([head, *rest])
-    return groups
+        for leader in orphans:
+            if leader != head:
+                trees[head].extend(trees.pop(leader))
+    return [[leader, *sorted((p for p in pids if p != leader), key=int)] for leader, pids in trees.items()]
 
 
 def _anchor(tree, workload, process):

@@ -587,3 +587,15 @@ def test_dpkg_status_files_read_in_one_probe_are_bounded() -> None:
         f"/var/lib/dpkg/status not read: {DpkgAnswers.MAX_FILES} status files already read in this probe; "
         "no REDIS_VERSION in the environment"
     )
+
+
+def test_processes_of_one_cgroup_are_one_instance_only_when_their_parents_say_so() -> None:
+    shared = "0::/system.slice/redis-pair.service\n"
+    found = workloads(
+        "numa2",
+        proc(400, "redis-server", ["redis-server *:6379"], shared, ppid=399),  # two servers a script started
+        proc(410, "redis-server", ["redis-server *:6380"], shared, ppid=399),
+        proc(420, "redis-server", ["redis-server *:6381"], "0::/system.slice/redis-one.service\n", ppid=1),
+        proc(421, "redis-server", ["redis-rdb-bgsave"], "0::/system.slice/redis-one.service\n"),  # no stat
+    )
+    assert [i["pids"] for i in found["redis"]["instances"]] == [[400], [410], [420, 421]]
