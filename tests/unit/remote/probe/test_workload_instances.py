@@ -1,73 +1,21 @@
-"""Workload instances (issue 18, host side): each instance's processes, cgroup, unit, container or pod,
-root and version, on copies of captured host trees with the processes' /proc entries added."""
+"""Workload instances (issue 18, host side): each instance's processes, cgroup, unit, container or pod and
+root, on copies of captured host trees with the processes' /proc entries added
+(tests/support/workload_trees.py)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.versions import (
-    PACKAGES,
-    DpkgAnswers,
-    dpkg_version,
-)
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.workloads import (
     MAX_INSTANCES,
     detect_workloads,
 )
-from memtune.facts.model import parse_facts
 from tests.support.trees import HOSTS, collect_with
-
-DOCKER_ID = "4f3c2b1a" * 8
-POD_UID = "8d0e7a52-3c1b-4e8f-9a6d-2b5c7e1f0a93"
-CONTAINERD_ID = "a1b2c3d4" * 8
-REDIS_DPKG = (
-    "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u4\n\n"
-    "Package: redis-server\nStatus: install ok installed\nPriority: optional\nVersion: 5:7.0.15-1~deb12u1\n"
-    "Description: Persistent key-value database\n with network interface\n\n"
-)
-
-
-def proc(
-    pid: int,
-    comm: str,
-    argv: list[str],
-    cgroup: str | None,
-    *,
-    ppid: int | None = None,
-    root: str | None = "/",
-    exe: str | None = None,
-) -> tuple[dict[str, str], dict[str, str]]:
-    """The /proc/<pid> files and links of one process as a capture holds them; ``root`` None: a root/
-    directory (files added under /proc/<pid>/root/ by the test), else the root link's target."""
-    files = {f"/proc/{pid}/comm": comm + "\n", f"/proc/{pid}/cmdline": "\0".join(argv) + "\0"}
-    if cgroup is not None:
-        files[f"/proc/{pid}/cgroup"] = cgroup
-    if ppid is not None:
-        files[f"/proc/{pid}/stat"] = f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194560 1 0 0 0\n"
-    links = {f"/proc/{pid}/root": root} if root is not None else {}
-    if exe:
-        links[f"/proc/{pid}/exe"] = exe
-    return files, links
-
-
-def workloads(
-    host: str, *processes: tuple[dict[str, str], dict[str, str]], extra: dict[str, str] | None = None
-) -> Any:
-    """{name: workload} the probe finds on a copy of ``host`` with ``processes`` and the ``extra`` files
-    added; the facts also pass the controller's model."""
-    merged_files = dict(extra or {})
-    links: dict[str, str] = {}
-    for process_files, process_links in processes:
-        merged_files.update(process_files)
-        links.update(process_links)
-    facts = collect_with(host, merged_files, links)
-    parse_facts(facts, host)  # the controller takes the instances while the schema is still 3
-    return {entry["name"]: entry for entry in facts["workloads"]}
+from tests.support.workload_trees import CONTAINERD_ID, DOCKER_ID, POD_UID, REDIS_DPKG, proc, workloads
 
 
 def postgres_clusters(with_stat: bool) -> list[tuple[dict[str, str], dict[str, str]]]:
@@ -358,48 +306,6 @@ def test_missing_proc_entries_give_nulls() -> None:
     assert mongo["evidence"]["root"].startswith("cannot read /proc/710/root")
 
 
-def test_corrupt_pg_version_gives_null_and_says_what_it_held() -> None:
-    found = workloads(
-        "numa2",
-        proc(812, "postgres", ["postgres", "-D", "/pg"], "0::/system.slice/pg.service\n"),
-        extra={"/pg/PG_VERSION": "fifteen and a half\n"},
-    )
-    [postgres] = found["postgresql"]["instances"]
-    assert postgres["version"] is None
-    assert postgres["evidence"]["version"].startswith("/pg/PG_VERSION holds 'fifteen and a half'")
-
-
-@pytest.mark.parametrize(
-    ("status", "why"),
-    [
-        (
-            "Package: redis-server\nStatus: install ok installed\nVersion: \x00\x01garbage\n",
-            "/var/lib/dpkg/status: package redis-server has no valid Version ('\\x00\\x01garbage')",
-        ),
-        (
-            "Package: redis-server\nStatus: install ok installed\n\n",
-            "/var/lib/dpkg/status: package redis-server has no valid Version ('')",
-        ),
-        (
-            "Package: redis-server\nStatus: deinstall ok config-files\nVersion: 5:7.0.15-1\n",
-            "/var/lib/dpkg/status: none of redis-server installed",
-        ),
-        ("\xff\xfe not a status file at all", "/var/lib/dpkg/status: none of redis-server installed"),
-    ],
-)
-def test_corrupt_dpkg_status_gives_null(status: str, why: str) -> None:
-    found = workloads(
-        "numa2",
-        proc(720, "redis-server", ["redis-server"], "0::/system.slice/redis.service\n"),
-        extra={"/var/lib/dpkg/status": status},
-    )
-    [redis] = found["redis"]["instances"]
-    assert (redis["version"], redis["evidence"]["version"]) == (
-        None,
-        why + "; no REDIS_VERSION in the environment",
-    )
-
-
 def test_an_absolute_link_in_a_containers_root_stays_in_that_root() -> None:
     files, links = proc(
         730, "redis-server", ["redis-server"], f"0::/system.slice/docker-{DOCKER_ID}.scope\n", root=None
@@ -410,32 +316,6 @@ def test_an_absolute_link_in_a_containers_root_stays_in_that_root() -> None:
     assert redis["version"] is None
     assert redis["evidence"]["version"] == (
         "/var/lib/dpkg/status not readable in the instance's root; no REDIS_VERSION in the environment"
-    )
-
-
-@pytest.mark.parametrize(
-    ("environ", "version", "said"),
-    [
-        (
-            "PATH=/usr/local/bin\0REDIS_VERSION=7.2.4\0REDIS_DOWNLOAD_SHA=f0e5\0",
-            "7.2.4",
-            "REDIS_VERSION=7.2.4",
-        ),
-        ("REDIS_VERSION=$(reboot)\0", None, "REDIS_VERSION=$(reboot)"),
-    ],
-)
-def test_redis_of_the_official_image_from_its_environment(
-    environ: str, version: str | None, said: str
-) -> None:
-    files, links = proc(750, "redis-server", ["redis-server *:6379"], f"0::/docker/{DOCKER_ID}\n", root=None)
-    files["/proc/750/environ"] = environ
-    files["/proc/750/root/var/lib/dpkg/status"] = (
-        "Package: libc6\nStatus: install ok installed\nVersion: 2.36\n"
-    )
-    [redis] = collect_with("numa2", files, links)["workloads"][0]["instances"]
-    assert redis["version"] == version
-    assert redis["evidence"]["version"] == (
-        f"/var/lib/dpkg/status: none of redis-server installed; environment {said}"
     )
 
 
@@ -454,139 +334,6 @@ def test_unreadable_root_of_a_host_process_falls_back_to_the_hosts_files() -> No
     [postgres] = found["postgresql"]["instances"]
     assert (postgres["root"], postgres["version"]) == (None, "15")
     assert postgres["evidence"]["root"].endswith("no container or pod in its cgroup: the host's root read")
-
-
-ES_LIB = "/usr/share/elasticsearch/lib"
-ORACLE_HOME = "/u01/app/oracle/product/19.0.0/dbhome_1"
-
-
-@pytest.mark.parametrize(
-    ("comm", "argv", "extra", "name", "version", "why"),
-    [
-        (
-            "java",
-            [
-                "/usr/share/elasticsearch/jdk/bin/java",
-                "-Des.path.home=/usr/share/elasticsearch",
-                "-cp",
-                f"{ES_LIB}/*",
-                "-m",
-                "org.elasticsearch.server/org.elasticsearch.bootstrap.Elasticsearch",
-            ],
-            {f"{ES_LIB}/elasticsearch-core-8.16.1.jar": "", f"{ES_LIB}/elasticsearch-8.16.1.jar": ""},
-            "elasticsearch",
-            "8.16.1",
-            f"jar {ES_LIB}/elasticsearch-8.16.1.jar",
-        ),
-        (
-            "java",
-            ["java", "-Dopensearch.path.home=/opt/os", "org.opensearch.bootstrap.OpenSearch"],
-            {"/opt/os/lib/opensearch-2.11.0.jar": ""},
-            "elasticsearch",
-            "2.11.0",
-            "jar /opt/os/lib/opensearch-2.11.0.jar",
-        ),
-        (
-            "java",
-            ["java", "-cp", "/opt/kafka/libs/kafka_2.13-3.7.0.jar", "kafka.Kafka"],
-            {},
-            "kafka",
-            "3.7.0",
-            "jar kafka_2.13-3.7.0.jar",
-        ),
-        (
-            "mongod",
-            ["/usr/bin/mongod", "--config", "/etc/mongod.conf"],
-            {
-                "/var/lib/dpkg/status": (
-                    "Package: mongodb-org-server\nStatus: install ok installed\nVersion: 8.0.4\n"
-                )
-            },
-            "mongodb",
-            "8.0.4",
-            "/var/lib/dpkg/status: mongodb-org-server 8.0.4",
-        ),
-        (
-            "mariadbd",
-            ["/usr/sbin/mariadbd"],
-            {
-                "/var/lib/dpkg/status": (
-                    "Package: mariadb-server\nStatus: install ok installed\nVersion: 1:10.11.6-0+deb12u1\n\n"
-                    "Package: mariadb-server-core\nStatus: install ok installed\n"
-                    "Version: 1:10.11.6-0+deb12u1\n"
-                )
-            },
-            "mysql",
-            "10.11.6",
-            "/var/lib/dpkg/status: mariadb-server-core 1:10.11.6-0+deb12u1",
-        ),
-        (
-            "ora_pmon_ORCL",
-            ["ora_pmon_ORCL"],
-            {
-                f"{ORACLE_HOME}/inventory/ContentsXML/comps.xml": (
-                    '<PRD_LIST><TL_LIST><COMP NAME="oracle.server" VER="19.0.0.0.0" BUILD_NUMBER="0"/>'
-                    "</TL_LIST></PRD_LIST>"
-                )
-            },
-            "oracle",
-            "19.0.0.0.0",
-            f"{ORACLE_HOME}/inventory/ContentsXML/comps.xml: oracle.server 19.0.0.0.0",
-        ),
-        ("kubelet", ["/usr/bin/kubelet"], {}, "kubernetes", None, "no file names a kubernetes version"),
-    ],
-)
-def test_versions_from_files(
-    *, comm: str, argv: list[str], extra: dict[str, str], name: str, version: str | None, why: str
-) -> None:
-    exe = f"{ORACLE_HOME}/bin/oracle" if name == "oracle" else None
-    found = workloads("numa2", proc(800, comm, argv, "0::/system.slice/x.service\n", exe=exe), extra=extra)
-    [instance] = found[name]["instances"]
-    assert (instance["version"], instance["evidence"]["version"]) == (version, why)
-
-
-@pytest.mark.parametrize(
-    ("status", "workload", "expected"),
-    [
-        ("Package: redis-server-extra\nStatus: install ok installed\nVersion: 9.9\n", "redis", None),
-        ("Package: redis-server\nStatus: hold ok installed\nVersion: 5:6.2.6-1\n", "redis", "6.2.6"),
-        (
-            "Package: mariadb-server\nStatus: install ok installed\nVersion: 1:10.5.1-1\n\n"
-            "Package: mariadb-server-core-10.5\nStatus: install ok installed\nVersion: 1:10.5.2-1\n",
-            "mysql",
-            "10.5.2",
-        ),
-        (
-            "Package: mysql-server-core-8.0\nStatus: install ok installed\nVersion: 8.0.39-0ubuntu1\n",
-            "mysql",
-            "8.0.39",
-        ),
-        ("Package: opensearch\nStatus: install ok installed\nVersion: 2.11.0\n", "elasticsearch", "2.11.0"),
-        ("Package: mongodb-org-server\nStatus: install ok half-installed\nVersion: 8.0.4\n", "mongodb", None),
-    ],
-)
-def test_dpkg_versions(status: str, workload: str, expected: str | None) -> None:
-    assert dpkg_version(status, PACKAGES[workload])[0] == expected
-
-
-def test_dpkg_status_files_read_in_one_probe_are_bounded() -> None:
-    files: dict[str, str] = {}
-    links: dict[str, str] = {}
-    count = DpkgAnswers.MAX_FILES + 2
-    for n in range(count):  # each container its own image: distinct status files, none shared
-        process_files, process_links = proc(
-            6000 + n, "redis-server", ["redis-server"], f"0::/docker/{n:064x}\n", root=None
-        )
-        files.update(process_files)
-        links.update(process_links)
-        files[f"/proc/{6000 + n}/root/var/lib/dpkg/status"] = REDIS_DPKG + f"Package: filler{n}\n"
-    [redis] = collect_with("numa2", files, links)["workloads"]
-    versions = [instance["version"] for instance in redis["instances"]]
-    assert versions == ["7.0.15"] * DpkgAnswers.MAX_FILES + [None, None]
-    assert redis["instances"][-1]["evidence"]["version"] == (
-        f"/var/lib/dpkg/status not read: {DpkgAnswers.MAX_FILES} status files already read in this probe; "
-        "no REDIS_VERSION in the environment"
-    )
 
 
 def test_processes_of_one_cgroup_are_one_instance_only_when_their_parents_say_so() -> None:
