@@ -16,6 +16,10 @@ SUITE=bookworm
 IMAGE_SIZE=4G
 NEEDED_FREE_KB=$((${MEMTUNE_LAB_MIN_FREE_MB:-5120} * 1024))
 PACKAGES=systemd,systemd-sysv,udev,dbus,openssh-server,python3,iproute2,numactl,kmod,procps,initramfs-tools
+# The workloads memtune detects and tunes, from Debian's packages. Installed but not started at boot: a test
+# starts the one it needs (systemctl start postgresql@15-main, redis-server, mariadb).
+WORKLOAD_PACKAGES=(postgresql redis-server mariadb-server)
+WORKLOAD_UNITS=(postgresql.service redis-server.service mariadb.service)
 INITRAMFS_MODULES=(virtio_pci virtio_blk virtio_net ext4)
 # Kernel drivers no guest of the lab can use; pruned to keep the image small and quick to write.
 PRUNED_MODULE_DIRS=(drivers/gpu drivers/media drivers/net/wireless drivers/infiniband drivers/staging
@@ -102,6 +106,14 @@ if grep -q "$SUITE-backports" "$work/kernel-policy.txt"; then
 else
     log "WARNING: $SUITE-backports has no kernel at $mirror; the fleet runs one kernel line"
 fi
+log "installing the workloads: ${WORKLOAD_PACKAGES[*]}"
+# No daemon starts inside the chroot (policy-rc.d 101: "action forbidden"); the packages' own postinst
+# still creates PostgreSQL's 15/main cluster and MariaDB's data directory.
+printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
+chmod 755 "$rootfs/usr/sbin/policy-rc.d"
+in_root apt-get install -y -q "${WORKLOAD_PACKAGES[@]}" >>"$work/apt.log" 2>&1 \
+    || { tail -n 30 "$work/apt.log" >&2; die "installing the workloads failed"; }
+rm -f "$rootfs/usr/sbin/policy-rc.d"
 unmount_rootfs
 
 log "configuring the guest"
@@ -127,6 +139,7 @@ EOF
 in_root systemctl enable systemd-networkd.service ssh.service >/dev/null 2>&1
 in_root systemctl disable systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
     e2scrub_all.timer e2scrub_reap.service fstrim.timer >/dev/null 2>&1 || true
+in_root systemctl disable "${WORKLOAD_UNITS[@]}" >/dev/null 2>&1
 install -d -m 700 "$rootfs/root/.ssh"
 install -m 600 "$LAB_KEY.pub" "$rootfs/root/.ssh/authorized_keys"
 : >"$rootfs/etc/machine-id"
