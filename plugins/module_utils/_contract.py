@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
-# ansible_facts.memtune's schema_version (3: the zswap section, issue 12) and the DesiredState's.
-FACTS_SCHEMA_VERSION = 3
+# ansible_facts.memtune's schema_version (4: workload instances, issue 18; 3: zswap, issue 12) and the
+# DesiredState's.
+FACTS_SCHEMA_VERSION = 4
 DESIRED_SCHEMA_VERSION = 1
 
 # The sysctl keys memtune reads and writes (the controller's catalog names only such keys).

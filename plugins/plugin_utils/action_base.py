@@ -31,7 +31,13 @@ except ImportError as exc:  # ansible-test's import sanity runs without the cont
     MEMTUNE_IMPORT_ERROR = exc
 
 FACTS_MODULE = "memtune.fleet.memory_facts"
-INVENTORY_VARS = ("memtune_inputs", "memtune_workloads", "memtune_group_policies", "memtune_host_policy")
+INVENTORY_VARS = (
+    "memtune_inputs",
+    "memtune_workloads",
+    "memtune_container_workloads",
+    "memtune_group_policies",
+    "memtune_host_policy",
+)
 
 Run = Callable[[Any, "str | None", "dict[str, Any] | None"], "dict[str, Any]"]
 

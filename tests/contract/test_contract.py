@@ -65,7 +65,7 @@ def test_the_facts_schema_version_is_one_number() -> None:
     controller bump together."""
     from memtune.facts import model as facts
 
-    assert _collect.SCHEMA_VERSION == _contract.FACTS_SCHEMA_VERSION == facts.SCHEMA_VERSION == 3
+    assert _collect.SCHEMA_VERSION == _contract.FACTS_SCHEMA_VERSION == facts.SCHEMA_VERSION == 4
     assert facts.HostFacts.model_fields["schema_version"].annotation.__args__ == (facts.SCHEMA_VERSION,)  # type: ignore[union-attr]
 
 

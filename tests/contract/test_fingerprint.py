@@ -110,8 +110,12 @@ def test_a_plan_lists_exactly_the_facts_it_read(
 
 def test_detected_workloads_are_read_when_they_choose_the_layers(tmp_path: Path) -> None:
     rules = [{"name": "s", "source": "test", "sysctl": {"vm.swappiness": 10}}]
-    desired = plan(parse_facts(captured("numa2"), "numa2"), policy_set(tmp_path, rules))
+    facts = parse_facts(captured("numa2"), "numa2")
+    assert "workloads host names" in plan(facts, policy_set(tmp_path, rules)).facts_read
+    # with containers' workloads counted (memtune_container_workloads), every name is what chose
+    desired = plan(facts, policy_set(tmp_path, rules), container_workloads=True)
     assert "workloads names" in desired.facts_read
+    assert "workloads host names" not in desired.facts_read
 
 
 def test_only_a_fact_the_plan_read_invalidates_it(tmp_path: Path) -> None:
@@ -172,5 +176,6 @@ def test_the_resolver_grammar() -> None:
     assert resolve(facts, "numa.nodes[id=3].cpus") == [0, 1]
     assert resolve(facts, "numa.nodes[id=4].cpus") is MISSING
     assert resolve(facts, "workloads names") == ["kafka", "redis"]
+    assert resolve(facts, "workloads host names") == ["kafka", "redis"]  # no instances known: the host's
     assert resolve(facts, "workloads[name=redis].version") == "7.0"
     assert resolve(facts, "hugepages.pools.2048.nr") == 4

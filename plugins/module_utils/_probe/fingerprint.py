@@ -9,8 +9,10 @@ module (the action imports it), so a path means one thing everywhere.
 
 A path walks the facts dict: ``memory.mem_total_kb``; list items by index ``numa.nodes[0].cpus`` or by a
 field ``numa.nodes[id=1].mem_total_kb``, ``workloads[name=redis].version``; keys that hold dots are matched
-whole (``sysctl.vm.swappiness``). Two suffixes ask a question instead: ``PATH is null`` and
-``PATH names`` (the sorted ``name`` fields of a list).
+whole (``sysctl.vm.swappiness``). Suffixes ask a question instead: ``PATH is null``, ``PATH names`` (the
+sorted ``name`` fields of a list), and for the workloads list ``workloads host names`` (the workloads that
+run on the host itself, see ``on_host``) and ``workloads targets`` (per workload, where its instances run:
+unit, manager, cgroup, cgroup version and whether in a container or pod; never pids, which come and go).
 """
 
 from __future__ import annotations
@@ -45,12 +47,42 @@ def _select(value, index, field, wanted):
     return MISSING
 
 
+def contained(instance):
+    """Whether a workload instance runs in a container or a Kubernetes pod."""
+    return instance.get("container") is not None or instance.get("pod") is not None
+
+
+def on_host(workload):
+    """Whether a workload runs on the host itself: an instance outside containers and pods, or no instance
+    known (its processes exited while read). The controller's copy: ``Workload.on_host``."""
+    instances = workload.get("instances") or []
+    return not instances or any(isinstance(i, dict) and not contained(i) for i in instances)
+
+
+_PLACE = ("unit", "unit_manager", "cgroup", "cgroup_version")
+
+
+def _targets(workloads):
+    """{name: sorted [unit, manager, cgroup, cgroup version, contained]} of each workload's instances."""
+    found = {}
+    for workload in workloads:
+        if isinstance(workload, dict):
+            instances = [i for i in workload.get("instances") or [] if isinstance(i, dict)]
+            places = {(*(str(i.get(key)) for key in _PLACE), contained(i)) for i in instances}
+            found[str(workload.get("name"))] = sorted(places)
+    return found
+
+
+_QUESTIONS = (" is null", " host names", " names", " targets")
+
+
 def resolve(facts, path):
     """The value at ``path`` in the facts dict, or MISSING."""
     question = None
-    for suffix in (" is null", " names"):
+    for suffix in _QUESTIONS:
         if path.endswith(suffix):
             path, question = path[: -len(suffix)], suffix.strip()
+            break
     value = facts
     parts = path.split(".") if path else []
     while parts and value is not MISSING:
@@ -67,10 +99,14 @@ def resolve(facts, path):
             value = MISSING
     if question == "is null":
         return None if value is MISSING else value is None
+    if question in ("names", "host names", "targets") and not isinstance(value, list):
+        return MISSING
     if question == "names":
-        if not isinstance(value, list):
-            return MISSING
         return sorted(str(item.get("name")) for item in value if isinstance(item, dict))
+    if question == "host names":
+        return sorted(str(item.get("name")) for item in value if isinstance(item, dict) and on_host(item))
+    if question == "targets":
+        return _targets(value)
     return value
 
 

@@ -33,6 +33,9 @@ _BY_COMM = {
     "kubelet": "kubernetes",
     "libvirtd": "kvm_host", "virtqemud": "kvm_host", "qemu-kvm": "kvm_host",
     "hdbindexserver": "sap_hana",
+    # HPC compute nodes: the batch systems' node daemons (Slurm's slurmd, slurmd(8); PBS's MoM, pbs_mom(8B)
+    # in OpenPBS and Torque). Their controllers (slurmctld, pbs_server) do not make a compute node.
+    "slurmd": "hpc_compute", "pbs_mom": "hpc_compute",
 }
 _BY_COMM_PREFIX = (("qemu-system-", "kvm_host"), ("ora_pmon_", "oracle"))
 _BY_JAVA_CLASS = (
@@ -44,7 +47,7 @@ ROOT_MAX_READ = 16 << 20  # bytes of one file in an instance's root: a large dpk
 MAX_HOPS = 64  # parents followed to find a process's instance
 MAX_INSTANCES = 256  # instances of one workload listed (the facts stay bounded on a hostile /proc)
 WORKLOADS = ("postgresql", "mysql", "redis", "mongodb", "elasticsearch", "kafka", "kvm_host",
-             "kubernetes", "oracle", "sap_hana")
+             "kubernetes", "oracle", "sap_hana", "hpc_compute")
 
 
 def classify(comm, read_cmdline):

@@ -24,15 +24,23 @@ from memtune.report.format import format_value
 S = TypeVar("S")
 DEFAULT_GUARDS = Guards()
 # Expression inputs that summarize a fact -> the fact path that holds it (expr._VARIABLE_FACTS).
-EXPRESSION_PATHS = {"numa.nodes": "numa.online", "workloads": "workloads names"}
+EXPRESSION_PATHS = {"numa.nodes": "numa.online"}
 
 
 class Planner:
-    def __init__(self, facts: HostFacts, workloads: frozenset[str], inputs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        facts: HostFacts,
+        workloads: frozenset[str],
+        inputs: dict[str, Any],
+        container_workloads: bool = False,
+    ) -> None:
         self.facts = facts
         self.workloads = workloads
+        # Whether workloads seen only in containers and pods count (memtune_container_workloads).
+        self.container_workloads = container_workloads
         self.inputs = inputs
-        self.scope = Scope(facts, inputs, workloads)
+        self.scope = Scope(facts, inputs, workloads, container_workloads)
         self.guards = DEFAULT_GUARDS
         self.warnings: list[str] = []
         self.skipped: list[Skipped] = []
@@ -56,7 +64,15 @@ class Planner:
         for path in used:
             if path.startswith("inputs.") or path == "inputs":
                 continue
-            self.saw(EXPRESSION_PATHS.get(path, path))
+            if path == "workloads":
+                self.saw(self.workloads_path)
+            else:
+                self.saw(EXPRESSION_PATHS.get(path, path))
+
+    @property
+    def workloads_path(self) -> str:
+        """The fingerprint path of the detected workloads' names, as this plan counts them."""
+        return "workloads names" if self.container_workloads else "workloads host names"
 
     def saw_kernel(self) -> None:
         self.saw("kernel.version", "kernel.release")
@@ -124,7 +140,7 @@ class Planner:
     def matches(self, ctx: RuleContext, when: When) -> bool:
         facts = self.facts
         if when.workload is not None:
-            self.saw("workloads names")
+            self.saw(self.workloads_path)
             if not self.workloads.intersection(when.workload):
                 return False
         if when.ram is not None:
@@ -155,7 +171,7 @@ class Planner:
         given = self.inputs.get(f"{name}_version")
         if isinstance(given, str):
             return parse_version(given)
-        self.saw("workloads names", f"workloads[name={name}].version")
+        self.saw(self.workloads_path, f"workloads[name={name}].version")
         for workload in self.facts.workloads:
             if workload.name == name and workload.version:
                 try:

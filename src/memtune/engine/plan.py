@@ -68,6 +68,12 @@ def input_value(name: str, spec: InputSpec, value: Any) -> Any:
         ) from None
 
 
+def _places(facts: HostFacts, name: str, most: int = 3) -> str:
+    workload = facts.workload(name)
+    places = [instance.where() for instance in workload.instances] if workload else []
+    return ", ".join(places[:most]) + (f" and {len(places) - most} more" if len(places) > most else "")
+
+
 def plan(
     facts: HostFacts,
     policies: PolicySet,
@@ -77,17 +83,27 @@ def plan(
     workloads: Sequence[str] | None = None,
     inputs: Mapping[str, Any] | None = None,
     inline: Sequence[Policy] = (),
+    container_workloads: bool = False,
 ) -> DesiredState:
     """Plan one host. Layers, lowest first: baseline, workloads (``workloads`` forces them; by default the
     detected ones that have a policy, in name order), ``groups`` in the given order, then ``host``'s policy;
-    ``inline`` group and host policies (from inventory variables) follow the files of their layer."""
+    ``inline`` group and host policies (from inventory variables) follow the files of their layer.
+
+    Detected workloads are those that run on the host itself: one seen only in containers or Kubernetes
+    pods does not choose a workload policy for the host unless ``container_workloads`` (the inventory's
+    ``memtune_container_workloads``) or ``workloads`` asks."""
     warnings: list[str] = []
     if workloads is None:
-        detected = facts.workload_names
+        detected = facts.workload_names if container_workloads else facts.host_workload_names
         chosen = sorted(detected & policies.workloads.keys())
         warnings += [
             f"workload {name} detected; no policy for it"
             for name in sorted(detected - policies.workloads.keys())
+        ]
+        warnings += [
+            f"workload {name} runs only in containers or pods ({_places(facts, name)}): its policy is not "
+            "applied to the host (memtune_container_workloads: true or memtune_workloads opts in)"
+            for name in sorted((facts.workload_names - detected) & policies.workloads.keys())
         ]
     else:
         missing = [name for name in workloads if name not in policies.workloads]
@@ -110,9 +126,9 @@ def plan(
         layers.append(("host", policies.hosts[host]))
     layers += [("host", policy) for policy in inline if policy.layer == "host"]
     resolved, input_warnings = resolve_inputs([policy for _layer, policy in layers], inputs or {})
-    planner = Planner(facts, frozenset(chosen), resolved)
+    planner = Planner(facts, frozenset(chosen), resolved, container_workloads=container_workloads)
     if workloads is None:
-        planner.saw("workloads names")  # the detected workloads chose the workload layers
+        planner.saw(planner.workloads_path)  # the detected workloads chose the workload layers
     planner.warnings += warnings + input_warnings
     planner.origins = origins
     for layer, policy in layers:

@@ -40,7 +40,7 @@ __all__ = [
     "parse_facts",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _exact_int(value: Any) -> Any:
@@ -53,7 +53,7 @@ class HostFactsBase(Model):
     """Everything the probe knows about one host; validated before any planning. The knob kinds' sections
     are added from the registry (a kind reads its own through a typed accessor)."""
 
-    schema_version: Annotated[Literal[3], BeforeValidator(_exact_int)]
+    schema_version: Annotated[Literal[4], BeforeValidator(_exact_int)]
     root: str
     kernel: Kernel
     memory: Memory
@@ -68,7 +68,16 @@ class HostFactsBase(Model):
 
     @property
     def workload_names(self) -> frozenset[str]:
+        """Every detected workload, those seen only in containers or pods included."""
         return frozenset(workload.name for workload in self.workloads)
+
+    @property
+    def host_workload_names(self) -> frozenset[str]:
+        """The workloads that run on the host itself (not only in containers or pods)."""
+        return frozenset(workload.name for workload in self.workloads if workload.on_host)
+
+    def workload(self, name: str) -> Workload | None:
+        return next((workload for workload in self.workloads if workload.name == name), None)
 
 
 if TYPE_CHECKING:

@@ -166,8 +166,8 @@ class WorkloadPod(Model):
 
 
 class WorkloadInstance(Model):
-    """One running instance of a workload (issue 18, host side): its processes, where they run and the
-    version its files give, each field's evidence in ``evidence``. The controller does not use it yet."""
+    """One running instance of a workload: its processes, where they run (cgroup, systemd unit, container
+    or pod) and the version its files give, each field's evidence in ``evidence``."""
 
     pids: list[Int]
     leader: Int
@@ -182,13 +182,33 @@ class WorkloadInstance(Model):
     version: str | None
     evidence: dict[str, str]
 
+    @property
+    def contained(self) -> bool:
+        """Whether it runs in a container or a Kubernetes pod (its runtime owns its limits)."""
+        return self.container is not None or self.pod is not None
+
+    def where(self) -> str:
+        """Where it runs, for messages: ``pod <uid> (Burstable)``, ``docker container <id>``, the unit."""
+        if self.pod is not None:
+            return f"pod {self.pod.uid} ({self.pod.qos})"
+        if self.container is not None:
+            return f"{self.container.runtime or 'a'} container {self.container.id[:12]}"
+        return self.unit or self.cgroup or f"pid {self.leader}"
+
 
 class Workload(Model):
     name: str
     pids: list[Int]
     evidence: list[Evidence]
     version: str | None
-    instances: list[WorkloadInstance] | None = None  # optional until the facts schema bump of issue 18
+    instances: list[WorkloadInstance]
+
+    @property
+    def on_host(self) -> bool:
+        """Whether it runs on the host itself: an instance outside containers and pods, or no instance
+        known (its processes exited while the probe read them; it counts as before issue 18). The host's
+        copy: ``_probe/fingerprint.py`` ``on_host`` (tests/contract keeps them equal)."""
+        return not self.instances or any(not instance.contained for instance in self.instances)
 
 
 CgroupLimit = int | str  # bytes, or "infinity"

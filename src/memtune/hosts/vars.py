@@ -22,6 +22,7 @@ class HostVars(Model):
 
     memtune_inputs: dict[str, Any] = {}
     memtune_workloads: list[str] | None = None
+    memtune_container_workloads: bool = False
     group_names: list[str] = []
     memtune_group_policies: list[dict[str, Any]] = []
     memtune_host_policy: dict[str, Any] | None = None
@@ -66,6 +67,7 @@ class HostVars(Model):
             workloads=workloads or self.memtune_workloads,
             inputs=self.memtune_inputs,
             inline=self.inline_policies(source, host),
+            container_workloads=self.memtune_container_workloads,
         )
 
 

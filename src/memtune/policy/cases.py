@@ -123,6 +123,7 @@ def run_case(file: str, base: Path, case: Case, policies: PolicySet) -> list[Out
             workloads=case.workloads if case.workloads is not None else case.vars.memtune_workloads,
             inputs=case.vars.memtune_inputs,
             inline=case.vars.inline_policies(f"{file}:{case.name}.vars", case.host),
+            container_workloads=case.vars.memtune_container_workloads,
         )
     except PolicyError as exc:
         failure = exc

@@ -74,6 +74,7 @@ VARIABLES = (
     "kernel_version",
     "virtualization",
     "workloads",
+    "workload_instances",
 )
 NAMES = frozenset(HELPERS + VARIABLES)
 # Variables that stand for one fact; they are recorded as inputs under the fact's path.
@@ -84,6 +85,7 @@ _VARIABLE_FACTS = {
     "kernel_version": "kernel.version",
     "virtualization": "platform.virtualization",
     "workloads": "workloads",
+    "workload_instances": "workloads targets",
 }
 
 
@@ -386,7 +388,13 @@ class _Tracked:
 class Scope:
     """What expressions see for one host. Helpers answer in the unit of the knob being planned."""
 
-    def __init__(self, facts: HostFacts, inputs: Mapping[str, Any], workloads: frozenset[str]) -> None:
+    def __init__(
+        self,
+        facts: HostFacts,
+        inputs: Mapping[str, Any],
+        workloads: frozenset[str],
+        container_workloads: bool = False,
+    ) -> None:
         self.facts = facts
         self.used: dict[str, Any] = {}
         self.missing: str | None = None
@@ -405,6 +413,7 @@ class Scope:
             "kernel_version": facts.kernel.version,
             "virtualization": facts.platform.virtualization,
             "workloads": sorted(workloads),
+            "workload_instances": workload_instances(facts, container_workloads),
             "percent_of_ram": self.percent_of_ram,
             "percent_of_node": self.percent_of_node,
             "size": self.size,
@@ -541,6 +550,15 @@ def _is_leaf(value: Any) -> bool:
     )
 
 
+def workload_instances(facts: HostFacts, container_workloads: bool = False) -> dict[str, int]:
+    """Each detected workload's number of instances on the host (outside containers and pods, unless
+    ``container_workloads``): what a ``workload:`` cgroup entry would target."""
+    return {
+        workload.name: sum(1 for i in workload.instances if container_workloads or not i.contained)
+        for workload in facts.workloads
+    }
+
+
 def _fact_summary(facts: HostFacts, name: str) -> Any:
     if name in ("ram_kb", "ram_bytes"):
         return facts.memory.mem_total_kb
@@ -550,4 +568,6 @@ def _fact_summary(facts: HostFacts, name: str) -> Any:
         return list(facts.kernel.version) if facts.kernel.version else None
     if name == "virtualization":
         return facts.platform.virtualization
+    if name == "workload_instances":
+        return workload_instances(facts)
     return sorted(facts.workload_names)

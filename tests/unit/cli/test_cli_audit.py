@@ -102,9 +102,9 @@ BAD = {
     "corrupt": ("{not json", "corrupt.json:1:2: not JSON: Expecting property name"),
     "future": (
         '{"schema_version": 7}',
-        "facts schema_version 7; this memtune reads version 3: the probe is newer than the controller",
+        "facts schema_version 7; this memtune reads version 4: the probe is newer than the controller",
     ),
-    "partial": ('{"schema_version": 3, "root": "/"}', "invalid facts: kernel: Field required"),
+    "partial": ('{"schema_version": 4, "root": "/"}', "invalid facts: kernel: Field required"),
 }
 
 

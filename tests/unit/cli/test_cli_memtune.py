@@ -128,13 +128,13 @@ BAD_FACTS = [
     ("{not json", "not JSON: Expecting property name enclosed in double quotes"),
     (
         '{"schema_version": 7}',
-        "this memtune reads version 3: the probe is newer than the controller; upgrade memtune",
+        "this memtune reads version 4: the probe is newer than the controller; upgrade memtune",
     ),
     (
-        '{"schema_version": 2}',
-        "facts schema_version 2; this memtune reads version 3: the facts come from an older probe",
+        '{"schema_version": 3}',
+        "facts schema_version 3; this memtune reads version 4: the facts come from an older probe",
     ),
-    ('{"schema_version": 3, "root": "/"}', "invalid facts: kernel: Field required"),
+    ('{"schema_version": 4, "root": "/"}', "invalid facts: kernel: Field required"),
 ]
 
 

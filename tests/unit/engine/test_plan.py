@@ -438,7 +438,7 @@ def test_workloads(write_policy: PolicyWriter, hosts: dict[str, HostFacts], bund
     facts = hosts["small"]
     # every workload the probe names has a bundled policy (mysql too, since issue 17): use another name
     data = facts.model_dump()
-    data["workloads"] = [{"name": "nginx", "pids": [1], "evidence": [], "version": None}]
+    data["workloads"] = [{"name": "nginx", "pids": [1], "evidence": [], "version": None, "instances": []}]
     desired = plan(HostFacts.model_validate(data), bundled)
     assert "workload nginx detected; no policy for it" in desired.warnings
 

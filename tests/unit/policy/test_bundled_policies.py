@@ -156,7 +156,7 @@ def test_every_bundled_rule_is_in_the_table(bundled: PolicySet) -> None:
 
 
 def test_workload_policies_match_the_probes_workload_names(bundled: PolicySet) -> None:
-    assert set(bundled.workloads) - set(WORKLOADS) == {"hpc_compute"}  # forced only, never detected
+    assert set(bundled.workloads) == set(WORKLOADS)  # hpc_compute too, from slurmd and pbs_mom (issue 18)
 
 
 @pytest.mark.parametrize(

@@ -71,10 +71,12 @@ CASES = [
     ("pool-bad-size", pool("{size: 4MiB, count: 1}"), "6:10", "2MiB or 1GiB"),
     ("pool-bad-total", pool("{size: 2MiB, total: plenty}"), "6:22", "not a size"),
     ("pool-fraction-range", pool("{size: 2MiB, fraction: 1.5}"), "6:22", "fraction"),
-    ("cgroup-no-target", cgroup("{MemoryMax: 1GiB}"), "6:9", "exactly one of unit or path"),
+    ("cgroup-no-target", cgroup("{MemoryMax: 1GiB}"), "6:9", "exactly one of unit, path or workload"),
     ("cgroup-bad-unit", cgroup("{unit: postgres, MemoryMax: 1GiB}"), "6:10", "unit"),
     ("cgroup-bad-limit", cgroup("{unit: a.service, MemoryMax: lots}"), "6:27", "not a size, a percentage"),
     ("cgroup-no-limits", cgroup("{unit: a.service}"), "6:10", "at least one of MemoryMin"),
+    ("cgroup-two-targets", cgroup("{unit: a.service, workload: redis, MemoryLow: 1G}"), "6:9", "exactly one"),
+    ("cgroup-bad-workload", cgroup("{workload: 'red is', MemoryLow: 1GiB}"), "6:10", "workload"),
     ("extends-outside-workload", BASE + "extends: [x]\nrules: []\n", "3:1", "only workload policies"),
     (
         "guard-out-of-range",

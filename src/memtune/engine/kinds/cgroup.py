@@ -1,5 +1,7 @@
 """cgroup memory limits (systemd units' Memory*= drop-ins, or raw cgroup paths): a rule's ``cgroups:``
-list, checked against the limits in force and, for units, memtune's drop-in at boot."""
+list, checked against the limits in force and, for units, memtune's drop-in at boot. An entry names a
+unit, a path, or a detected workload (``workload: postgresql``): each of its instances on the host
+becomes its unit's entry (or its cgroup path's, when no unit runs it)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,10 @@ from memtune.audit.checks import Check, Finding, Kind, Value, finding, value
 from memtune.engine.kinds.base import KnobKind, RuleChecks
 from memtune.engine.planned import Limit, PathCgroup, Provenance, UnitCgroup, replacing
 from memtune.engine.sizes import MAX_BYTES, is_size, parse_percent
-from memtune.facts.parts import ManagedCgroup
+from memtune.facts.parts import ManagedCgroup, WorkloadInstance
 from memtune.model import Model
+from memtune.policy.fields import Name, one_of
 from memtune.policy.fields import Value as RuleValue
-from memtune.policy.fields import one_of
 from memtune.policy.source import Path_
 
 if TYPE_CHECKING:
@@ -70,16 +72,24 @@ class CgroupPath(_Cgroup):
     ]
 
 
+class CgroupWorkload(_Cgroup):
+    """Every instance of a detected workload that runs on the host: its unit, or its cgroup path."""
+
+    workload: Name
+
+
 Cgroup = Annotated[
-    Annotated[CgroupUnit, Tag("unit")] | Annotated[CgroupPath, Tag("path")],
+    Annotated[CgroupUnit, Tag("unit")]
+    | Annotated[CgroupPath, Tag("path")]
+    | Annotated[CgroupWorkload, Tag("workload")],
     Discriminator(
-        one_of(("unit", "path")),
+        one_of(("unit", "path", "workload")),
         custom_error_type="cgroup_target",
-        custom_error_message="a cgroup entry needs exactly one of unit or path",
+        custom_error_message="a cgroup entry needs exactly one of unit, path or workload",
     ),
 ]
 
-Section = list[CgroupUnit | CgroupPath]
+Section = list[CgroupUnit | CgroupPath | CgroupWorkload]
 Entry = UnitCgroup | PathCgroup
 State = dict[str, Entry]
 Desired = list[Entry]
@@ -95,7 +105,7 @@ class Cgroups(KnobKind[Section, State, Desired]):
     rule_key = "cgroups"
     desired_key = "cgroups"
     rule_fields = {"cgroups": (list[Cgroup], [])}
-    rule_models = (CgroupUnit, CgroupPath)
+    rule_models = (CgroupUnit, CgroupPath, CgroupWorkload)
     desired_fields = {"cgroups": (list[UnitCgroup | PathCgroup], [])}
 
     def checks(self, section: Section, rule: RuleChecks) -> Iterator[Callable[[], None]]:
@@ -122,7 +132,11 @@ class Cgroups(KnobKind[Section, State, Desired]):
 
     def plan(self, planner: Planner, ctx: RuleContext, section: Section, state: State) -> None:
         for index, group in enumerate(section):
-            self._plan(planner, ctx, index, group, state)
+            if isinstance(group, CgroupWorkload):
+                for target in _workload_targets(planner, ctx, index, group):
+                    self._plan(planner, ctx, index, target, state)
+            else:
+                self._plan(planner, ctx, index, group, state)
 
     def _plan(
         self, planner: Planner, ctx: RuleContext, index: int, group: CgroupUnit | CgroupPath, state: State
@@ -206,6 +220,63 @@ class Cgroups(KnobKind[Section, State, Desired]):
                         boot_source=f"{group.unit}.d/50-memtune.conf" if group.unit else None,
                     ),
                 )
+
+
+def _workload_targets(
+    planner: Planner, ctx: RuleContext, index: int, group: CgroupWorkload
+) -> list[CgroupUnit | CgroupPath]:
+    """The unit or path entries a ``workload:`` entry stands for on this host, one per distinct cgroup;
+    the instances it cannot target are skipped with the reason."""
+    name, path = group.workload, ("cgroups", index)
+    planner.saw("workloads targets")
+    workload = planner.facts.workload(name)
+    if workload is None or not workload.instances:
+        reason = "its processes exited while the probe read them" if workload else "it is not detected"
+        planner.lacking(ctx, f"cgroup.workload:{name}", f"no instance of {name} to limit: {reason}", path)
+        return []
+    limits = {**group.limits(), "force": group.force}
+    targets: dict[str, CgroupUnit | CgroupPath] = {}
+    for instance in workload.instances:
+        target, reason = _instance_target(instance)
+        if target is not None:
+            try:
+                entry = (
+                    CgroupUnit.model_validate({"unit": target, **limits})
+                    if target.endswith((".service", ".scope", ".slice")) and instance.unit == target
+                    else CgroupPath.model_validate({"path": target, **limits})
+                )
+            except ValueError:
+                reason = f"its cgroup {target!r} is not a name memtune writes"
+            else:
+                targets.setdefault(target, entry)
+                continue
+        planner.lacking(
+            ctx, f"cgroup.workload:{name}:{instance.where()}", f"{name} in {instance.where()}: {reason}", path
+        )
+    return list(targets.values())
+
+
+def _instance_target(instance: WorkloadInstance) -> tuple[str | None, str]:
+    """(the unit or cgroup path that limits ``instance``, "") or (None, why it cannot be limited)."""
+    if instance.contained:
+        return (
+            None,
+            "a container's or pod's memory limits belong to its runtime (its resources), not the host",
+        )
+    if instance.unit and instance.unit_manager == "system":
+        return instance.unit, ""
+    if instance.unit:
+        return None, (
+            f"its unit {instance.unit} belongs to {instance.unit_manager}; memtune sets unit limits through "
+            "the system manager"
+        )
+    if instance.cgroup is None:
+        return None, "its cgroup could not be read"
+    if instance.cgroup_version == 1:
+        return None, "no systemd unit runs it, and on cgroup v1 memtune limits only units"
+    if instance.cgroup == "/":
+        return None, "it runs in the root cgroup, which takes no memory limits"
+    return "/sys/fs/cgroup" + instance.cgroup, ""
 
 
 def _check_limit_order(ctx: RuleContext, path: Path_, limits: Mapping[str, Limit]) -> None:

@@ -31,6 +31,10 @@ KAFKA_ARGV = (
         ("qemu-system-x86", "", ("kvm_host", "qemu-system-x86")),
         ("ora_pmon_ORCL", "", ("oracle", "ora_pmon_ORCL")),
         ("hdbindexserver", "", ("sap_hana", "hdbindexserver")),
+        ("slurmd", "", ("hpc_compute", "slurmd")),
+        ("pbs_mom", "", ("hpc_compute", "pbs_mom")),
+        ("slurmctld", "", None),  # the controller is not a compute node
+        ("pbs_server", "", None),
         ("java", ES_ARGV, ("elasticsearch", "org.elasticsearch.bootstrap.Elasticsearch")),
         ("java", KAFKA_ARGV, ("kafka", "kafka.Kafka")),
         ("java", "java -jar jenkins.war", None),
