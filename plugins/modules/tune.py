@@ -30,6 +30,8 @@ description:
     O(workloads)), the host's inventory groups' policies, the host's policy, then inline policies from the inventory
     variables C(memtune_group_policies) and C(memtune_host_policy). C(memtune_inputs) and C(memtune_workloads)
     from the inventory are read too; O(inputs) and O(workloads) override them."
+  - "A workload seen only in containers or Kubernetes pods does not choose its policy for the host unless the
+    inventory variable C(memtune_container_workloads) is true or C(memtune_workloads) names it."
   - Needs the C(memtune) Python package on the controller; the host needs only Python 3.8.
 extends_documentation_fragment:
   - memtune.fleet.plan
