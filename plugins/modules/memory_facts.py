@@ -212,9 +212,11 @@ ansible_facts:
             C(user@<uid>.service)), C(container) (C(runtime) docker,
             containerd, cri-o, podman, lxc, or null where a cgroupfs path does not name it; C(id)), C(pod)
             (C(uid), C(qos) Guaranteed, Burstable or BestEffort), C(root) (C(/proc/<pid>/root), through which
-            its files are read), C(data_dir) (PostgreSQL's C(-D)), C(version) (from files only: PG_VERSION, jar
-            names, the dpkg status file, Oracle's comps.xml; never by running a binary) and C(evidence) (field to
-            why). A process that exits while it is read is in no instance; at most 256 instances of a workload are
+            its files are read), C(data_dir) (PostgreSQL's C(-D)), C(version) (from files: PG_VERSION, jar
+            names, the dpkg status file, Oracle's comps.xml; where none says it, the binary's own C(--version) for
+            MongoDB, Redis, MySQL/MariaDB and PostgreSQL, only on the live host, only for a root-owned binary of
+            the host's own root (never a container's), at most once per binary per probe, 2 s at most) and
+            C(evidence) (field to why). A process that exits while it is read is in no instance; at most 256 instances of a workload are
             listed (a warning says how many there were).
           type: list
           elements: dict

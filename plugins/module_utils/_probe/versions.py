@@ -5,14 +5,17 @@ PG_VERSION in PostgreSQL's data directory, the Elasticsearch/OpenSearch and Kafk
 status file's package versions (MongoDB, Redis, MySQL/MariaDB, Elasticsearch), Oracle's component
 inventory (comps.xml of the home the binary runs from).
 
-Never runs a binary (no ``--version``): a version no file gives is null, with the evidence of what was
-looked at. Each reader returns (version, evidence).
+Files first. Only where none says it, and only for a binary of the host's own root, the binary's own
+``--version`` (``run_version.py``: at most once per binary per probe, with a time limit). A version
+nothing gives is null, with the evidence of what was looked at. Each reader returns (version, evidence).
 """
 
 from __future__ import annotations
 
 import os
 import re
+
+from ansible_collections.memtune.fleet.plugins.module_utils._probe import run_version
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 _PG_VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4})?", re.ASCII)  # what PG_VERSION holds: "15", "9.6"
@@ -143,10 +146,11 @@ class DpkgAnswers:
 class Instance:
     """What a version reader may use: the instance's root (a Tree or None), its leader's argv and
     binary, its unit, the probe's DpkgAnswers, and ``environ()``, the leader's /proc/<pid>/environ
-    (read only when asked)."""
+    (read only when asked), and the probe's VersionRuns when its binary may be run (None otherwise)."""
 
-    def __init__(self, root, argv, exe, unit, dpkg_answers, *, environ=lambda: None):
+    def __init__(self, root, argv, exe, unit, dpkg_answers, *, environ=lambda: None, runs=None):
         self.root = root
+        self.runs = runs
         self.argv = argv
         self.exe = exe or (argv[0] if argv else "")
         self.unit = unit
@@ -236,7 +240,16 @@ def image_variable(instance, name, tried):
 
 
 def version(workload, instance, directory=None):
-    """(version or None, evidence) of one instance of ``workload``."""
+    """(version or None, evidence) of one instance of ``workload``: from its files, else from its
+    binary's ``--version`` where the instance allows it."""
+    found, why = _from_files(workload, instance, directory)
+    if found is None and instance.runs is not None and workload in run_version.PATTERNS:
+        found, ran = instance.runs.version(workload, instance.exe)
+        why = "%s; %s" % (why, ran)
+    return found, why
+
+
+def _from_files(workload, instance, directory):
     if workload == "postgresql":
         return postgresql(instance, directory)
     if workload == "kafka":

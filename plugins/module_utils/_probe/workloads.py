@@ -3,7 +3,7 @@
 """Detect the workloads running on a host from /proc/<pid>/comm, cmdline and exe, and each workload's
 instances: the processes of one PostgreSQL cluster, one Redis server, with their cgroup, systemd unit,
 container or pod, the root their files are read through, and the version those files give.
-Never runs binaries.
+Runs a binary only for its version, and only where no file says it (run_version.py).
 
 An instance is a process tree of the workload: a process whose parent is the same workload belongs to
 its parent's instance (PostgreSQL's backends to their postmaster). Processes whose parent is unknown
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
-from ansible_collections.memtune.fleet.plugins.module_utils._probe import versions
+from ansible_collections.memtune.fleet.plugins.module_utils._probe import run_version, versions
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.placement import (
     parse_proc_cgroup,
     placement,
@@ -167,7 +167,18 @@ def _instance_root(tree, pid):
     )
 
 
-def _instance(tree, workload, pids, processes, dpkg):
+def _own_root(tree, pid, where):
+    """Whether the process runs in the live host's own root, outside containers and pods: only then may
+    its binary be run for its version."""
+    return (
+        tree.live
+        and where["container"] is None
+        and where["pod"] is None
+        and tree.readlink("/proc/%s/root" % pid) == "/"
+    )
+
+
+def _instance(tree, workload, pids, processes, dpkg, *, runs):
     leader = processes[pids[0]]
     argv = leader.command(tree)
     evidence = {}
@@ -195,7 +206,8 @@ def _instance(tree, workload, pids, processes, dpkg):
         evidence["data_dir"] = "-D %s on the command line of pid %s" % (directory, leader.pid)
     exe = tree.readlink("/proc/%s/exe" % leader.pid)
     instance = versions.Instance(
-        root, argv, exe, where["unit"], dpkg, environ=lambda: _environ(tree, leader.pid)
+        root, argv, exe, where["unit"], dpkg, environ=lambda: _environ(tree, leader.pid),
+        runs=runs if _own_root(tree, leader.pid, where) else None,
     )
     found, evidence["version"] = versions.version(workload, instance, directory)
     return {
@@ -218,14 +230,14 @@ def _host_first(instance):
     return (instance["container"] is not None or instance["pod"] is not None, instance["leader"])
 
 
-def _instances(tree, workload, pids, dpkg):
+def _instances(tree, workload, pids, dpkg, runs):
     processes = {}
     for pid in pids:
         process = _Process(tree, pid)
         if not process.gone:
             processes[pid] = process
     found = [
-        _instance(tree, workload, group, processes, dpkg)
+        _instance(tree, workload, group, processes, dpkg, runs=runs)
         for group in _groups(tree, workload, processes)
     ]
     found.sort(key=_host_first)
@@ -254,9 +266,9 @@ def detect_workloads(tree, pids_limit=20):
         pids.setdefault(workload, []).append(pid)
         if len(entry["evidence"]) < pids_limit:
             entry["evidence"].append({"pid": int(pid), "comm": comm, "match": matched})
-    dpkg = versions.DpkgAnswers()
+    dpkg, runs = versions.DpkgAnswers(), run_version.VersionRuns()
     for workload, entry in found.items():
         entry["pids"].sort()
-        entry["instances"] = _instances(tree, workload, pids[workload], dpkg)
+        entry["instances"] = _instances(tree, workload, pids[workload], dpkg, runs)
         entry["version"] = next((i["version"] for i in entry["instances"] if i["version"]), None)
     return [found[name] for name in sorted(found)]

@@ -1,0 +1,119 @@
+# Copyright: memtune contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The last resort for a workload's version, when no file says it: the running binary's own
+``--version``.
+
+Only on the live host, only for an instance that runs in the host's own root (never a container's
+binary: it would run with the host's libraries, as root), only for a binary that is still the one
+running (not ``(deleted)``, replaced by an upgrade), owned by root and writable by nobody else. Each
+binary runs at most once per probe (by device and inode), for at most TIMEOUT seconds, and at most
+MAX_OUTPUT bytes of what it prints are read; its environment is a bare PATH and LC_ALL=C.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import stat
+import subprocess
+import time
+
+TIMEOUT = 2.0
+MAX_OUTPUT = 4096
+# workload -> what its server binary's --version prints: mongod "db version v7.0.5", redis-server
+# "Redis server v=7.0.15 sha=...", mariadbd "mariadbd  Ver 10.11.6-MariaDB-0+deb12u1 for debian-linux-gnu"
+# (mysqld "mysqld  Ver 8.0.36 for Linux"), postgres "postgres (PostgreSQL) 15.8"
+PATTERNS = {
+    "mongodb": re.compile(r"db version v([0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4})"),
+    "redis": re.compile(r"\bv=([0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4})"),
+    "mysql": re.compile(r"\bVer ([0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4})"),
+    "postgresql": re.compile(r"\(PostgreSQL\) ([0-9]{1,4}(?:\.[0-9]{1,4})?)"),
+}
+_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+
+
+def _refusal(exe):
+    """Why ``exe`` is not run, or None."""
+    if not exe or not exe.startswith("/"):
+        return "its binary is not known"
+    if exe.endswith(" (deleted)"):
+        return "its binary %s was replaced on disk since it started" % exe
+    try:
+        info = os.stat(exe)
+    except OSError as exc:
+        return "%s: %s" % (exe, exc.strerror)
+    if not stat.S_ISREG(info.st_mode) or not info.st_mode & 0o111:
+        return "%s is not an executable file" % exe
+    if info.st_uid != 0 or info.st_mode & 0o022:
+        return "%s is not owned by root or is writable by others" % exe
+    return None
+
+
+def _output(exe):
+    """(what ``exe --version`` printed, at most MAX_OUTPUT bytes, or None; why not)."""
+    try:
+        proc = subprocess.Popen(
+            [exe, "--version"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=_ENV,
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return None, "%s --version could not start: %s" % (exe, exc.strerror)
+    out, why = b"", None
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while len(out) < MAX_OUTPUT:
+            left = deadline - time.monotonic()
+            ready = select.select([proc.stdout], [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                why = "%s --version gave no answer in %g s" % (exe, TIMEOUT)
+                break
+            chunk = os.read(proc.stdout.fileno(), MAX_OUTPUT - len(out))
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    return (None, why) if why else (out.decode("utf-8", "replace"), None)
+
+
+class VersionRuns:
+    """One probe's ``--version`` answers, by binary (device, inode): each binary runs at most once."""
+
+    def __init__(self):
+        self.answers = {}
+        self.runs = 0
+
+    def version(self, workload, exe):
+        """(version or None, evidence) from ``exe --version``."""
+        pattern = PATTERNS.get(workload)
+        if pattern is None:
+            return None, "no --version is read for %s" % workload
+        refused = _refusal(exe)
+        if refused:
+            return None, "--version not run: " + refused
+        info = os.stat(exe)
+        key = (info.st_dev, info.st_ino, workload)
+        if key not in self.answers:
+            self.runs += 1
+            text, why = _output(exe)
+            if text is None:
+                self.answers[key] = (None, why)
+            else:
+                match = pattern.search(text)
+                first = text.strip().splitlines()[0][:120] if text.strip() else ""
+                self.answers[key] = (
+                    (match.group(1), "%s --version: %s" % (exe, first))
+                    if match
+                    else (None, "%s --version printed no %s version: %r" % (exe, workload, first))
+                )
+        return self.answers[key]
