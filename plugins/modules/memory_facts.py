@@ -215,7 +215,7 @@ ansible_facts:
             its files are read), C(data_dir) (PostgreSQL's C(-D)), C(version) (from files: PG_VERSION, jar
             names, the dpkg status file, Oracle's comps.xml; where none says it, the binary's own C(--version) for
             MongoDB, Redis, MySQL/MariaDB and PostgreSQL, only on the live host, only for a root-owned binary of
-            the host's own root (never a container's), at most once per binary per probe, 2 s at most) and
+            the host's own root (never a container's), one binary per probe, 2 s at most) and
             C(evidence) (field to why). A process that exits while it is read is in no instance; at most 256 instances of a workload are
             listed (a warning says how many there were).
           type: list

@@ -58,6 +58,15 @@ def test_each_binary_runs_once_per_probe(tmp_path: Path) -> None:
     assert runs.runs == 1
 
 
+def test_at_most_max_runs_binaries_run_in_one_probe(tmp_path: Path) -> None:
+    runs = VersionRuns()
+    exes = [script(tmp_path, f"redis-{n}", 'echo "v=7.0.1"\n') for n in range(run_version.MAX_RUNS + 1)]
+    answers = [runs.version("redis", exe) for exe in exes]
+    assert [found for found, _ in answers] == ["7.0.1"] * run_version.MAX_RUNS + [None]
+    assert answers[-1][1] == f"--version not run: {run_version.MAX_RUNS} binaries already run in this probe"
+    assert runs.version("redis", exes[0])[0] == "7.0.1"  # one already run still answers
+
+
 def test_a_binary_that_does_not_answer_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run_version, "TIMEOUT", 0.5)
     pidfile = tmp_path / "pid"
