@@ -13,7 +13,7 @@ from memtune.engine.plan import plan
 from memtune.facts.model import HostFacts, parse_facts
 from memtune.policy.model import PolicySet
 from tests.support.trees import collect_with
-from tests.support.workload_trees import proc
+from tests.support.workload_trees import DOCKER_ID, proc
 
 GROUP = ["memtune_protect_databases"]
 MiB = 1 << 20
@@ -84,9 +84,7 @@ def test_detection_alone_sets_no_cgroup_limit(bundled: PolicySet) -> None:
 
 
 def test_two_databases_share_the_budget(bundled: PolicySet) -> None:
-    facts = facts_of(
-        "numa2", postgresql(v2(PG_UNIT, PG_SLICE)), mariadb(v2("mariadb.service"))
-    )
+    facts = facts_of("numa2", postgresql(v2(PG_UNIT, PG_SLICE)), mariadb(v2("mariadb.service")))
     planned = limits(facts, bundled)
     share = mib(facts.memory.mem_total_kb * 1024 // 2 // 2)
     assert planned[PG_UNIT] == planned["mariadb.service"] == {"MemoryLow": share}
@@ -94,6 +92,45 @@ def test_two_databases_share_the_budget(bundled: PolicySet) -> None:
     budget = planned["system.slice"]["MemoryLow"]
     assert budget == mib(facts.memory.mem_total_kb * 1024 // 2)
     assert planned[PG_UNIT]["MemoryLow"] + planned["mariadb.service"]["MemoryLow"] <= budget
+
+
+def test_two_clusters_and_mariadb_get_a_third_each_and_the_slices_hold_their_sum(bundled: PolicySet) -> None:
+    second = "postgresql@15-second.service"
+    facts = facts_of(
+        "numa2",
+        postgresql(v2(PG_UNIT, PG_SLICE)),
+        proc(912, "postgres", [*PG_ARGV[:2], "/var/lib/postgresql/15/second"], v2(second, PG_SLICE), ppid=1),
+        mariadb(v2("mariadb.service")),
+    )
+    planned = limits(facts, bundled)
+    share = mib(facts.memory.mem_total_kb * 1024 // 2 // 3)
+    assert share == 989 * MiB
+    for unit in (PG_UNIT, second, "mariadb.service"):
+        assert planned[unit] == {"MemoryLow": share}, unit
+    assert planned[PG_SLICE] == {"MemoryLow": 2 * share}
+    assert planned["system.slice"] == {"MemoryLow": 2967 * MiB}
+    assert 3 * share <= planned["system.slice"]["MemoryLow"]
+
+    # Shared buffers outside huge pages: each cluster keeps min(shared_buffers, share); the slices the sum.
+    off = {"postgresql_shared_buffers": "1GiB", "postgresql_huge_pages": 0}
+    with_min = limits(facts, bundled, inputs=off)
+    assert with_min[PG_UNIT]["MemoryMin"] == with_min[second]["MemoryMin"] == share  # 989 MiB < 1 GiB
+    assert with_min[PG_SLICE]["MemoryMin"] == with_min["system.slice"]["MemoryMin"] == 2 * share
+    assert "MemoryMin" not in with_min["mariadb.service"]
+
+
+def test_a_postgresql_unit_that_is_no_template_instance_gets_no_slice_entry(bundled: PolicySet) -> None:
+    facts = facts_of("numa2", postgresql(v2("postgresql.service")))  # RHEL's layout
+    planned = limits(facts, bundled, inputs={"postgresql_shared_buffers": "1GiB", "postgresql_huge_pages": 0})
+    assert set(planned) == {"postgresql.service", "system.slice", "user.slice"}
+    assert planned["postgresql.service"] == {"MemoryLow": 2967 * MiB, "MemoryMin": 1 << 30}
+
+
+def test_postgresql_only_in_a_container_selects_nothing(bundled: PolicySet) -> None:
+    facts = facts_of("numa2", postgresql(f"0::/system.slice/docker-{DOCKER_ID}.scope\n"))
+    [instance] = next(w for w in facts.workloads if w.name == "postgresql").instances
+    assert instance.container is not None
+    assert plan(facts, bundled, groups=GROUP).cgroups == []
 
 
 def test_shared_buffers_outside_huge_pages_get_memory_min(bundled: PolicySet) -> None:
@@ -127,9 +164,8 @@ def test_a_small_host_is_warned_and_gets_no_limit(bundled: PolicySet) -> None:
     facts = facts_of("small", postgresql(v2(PG_UNIT, PG_SLICE)))  # 2012380 kB
     desired = plan(facts, bundled, groups=GROUP)
     assert desired.cgroups == []
-    assert any(
-        "rule 'small-host'" in w and "below 3 GiB of RAM no memory is protected" in w for w in desired.warnings
-    )
+    [warning] = [w for w in desired.warnings if "rule 'small-host'" in w]
+    assert "below 3 GiB of RAM no memory is protected" in warning
 
 
 def test_a_cgroup_v1_host_skips_every_limit_with_the_reason(bundled: PolicySet) -> None:
