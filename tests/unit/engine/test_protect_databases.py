@@ -133,6 +133,15 @@ def test_postgresql_only_in_a_container_selects_nothing(bundled: PolicySet) -> N
     assert plan(facts, bundled, groups=GROUP).cgroups == []
 
 
+def test_a_forced_database_that_does_not_run_here_protects_nothing(bundled: PolicySet) -> None:
+    facts = facts_of("numa2")  # no database process
+    desired = plan(facts, bundled, groups=GROUP, workloads=["postgresql"])
+    assert desired.sysctl["vm.overcommit_memory"].value == 2  # the forced workload policy applied
+    assert desired.cgroups == []
+    reasons = {entry.knob: entry.reason for entry in desired.skipped}
+    assert reasons["cgroup.workload:postgresql"] == "no instance of postgresql to limit: it is not detected"
+
+
 def test_shared_buffers_outside_huge_pages_get_memory_min(bundled: PolicySet) -> None:
     facts = facts_of("numa2", postgresql(v2(PG_UNIT, PG_SLICE)))
     off = {"postgresql_shared_buffers": "1GiB", "postgresql_huge_pages": 0}
