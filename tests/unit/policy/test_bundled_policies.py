@@ -293,3 +293,12 @@ def test_every_workload_plans_on_every_host(
         assert desired.sysctl or desired.thp, (name, workload)
         for planned in desired.sysctl.values():
             assert planned.provenance.source
+
+
+def test_the_protection_declares_postgresqls_inputs_with_the_same_types(bundled: PolicySet) -> None:
+    # One inventory value feeds both policies (the hugepage pool and MemoryMin): the types must agree.
+    protect, postgresql = bundled.groups[PROTECT].inputs, bundled.workloads["postgresql"].inputs
+    assert set(protect) <= set(postgresql)
+    assert {name: spec.type for name, spec in protect.items()} == {
+        name: postgresql[name].type for name in protect
+    }
