@@ -63,10 +63,24 @@ class Fleet:
         self.ssh_config = LAB_RUN / "ssh_config"
         self.running: list[subprocess.Popen[str]] = []
 
+    def groups_inventory(self, groups: dict[str, list[str]]) -> Path:
+        """An inventory that puts lab hosts into more groups ({group: [host]}), to pass beside the lab's."""
+        path = Path(tempfile.mkdtemp(dir=self.workdir)) / "groups.yml"
+        children = {group: {"hosts": dict.fromkeys(hosts)} for group, hosts in groups.items()}
+        path.write_text(yaml.safe_dump({"all": {"children": children}}))
+        return path
+
     def rollout_command(
-        self, report_dir: Path, variables: dict[str, Any], limit: str | None, host_vars: dict[str, Any] | None
+        self,
+        report_dir: Path,
+        variables: dict[str, Any],
+        limit: str | None,
+        host_vars: dict[str, Any] | None,
+        inventory: Path | None = None,
     ) -> list[str]:
         command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory)]
+        if inventory:
+            command += ["-i", str(inventory)]
         if host_vars:
             extra = Path(tempfile.mkdtemp(dir=self.workdir)) / "host_vars.yml"
             extra.write_text(yaml.safe_dump({"all": {"hosts": host_vars}}))
@@ -87,10 +101,11 @@ class Fleet:
         variables: dict[str, Any] | None = None,
         limit: str | None = None,
         host_vars: dict[str, Any] | None = None,
+        inventory: Path | None = None,
     ) -> tuple[subprocess.Popen[str], Path]:
         report_dir = Path(tempfile.mkdtemp(dir=self.workdir, prefix="report-"))
         process = subprocess.Popen(  # stopped by stop_rollouts() if a test fails
-            self.rollout_command(report_dir, variables or {}, limit, host_vars),
+            self.rollout_command(report_dir, variables or {}, limit, host_vars, inventory),
             cwd=REPO,
             env=ansible_env(),
             stdout=subprocess.PIPE,
@@ -127,18 +142,23 @@ class Fleet:
         variables: dict[str, Any] | None = None,
         limit: str | None = None,
         host_vars: dict[str, Any] | None = None,
+        inventory: Path | None = None,
     ) -> Rollout:
+        """A rollout; ``inventory`` is passed beside the lab's (e.g. groups_inventory())."""
         started = time.monotonic()
-        process, report_dir = self.start_rollout(variables, limit, host_vars)
+        process, report_dir = self.start_rollout(variables, limit, host_vars, inventory)
         return self.finish(process, report_dir, started)
 
-    def module(self, hosts: str, module: str, args: str = "") -> dict[str, dict[str, Any]]:
+    def module(
+        self, hosts: str, module: str, args: str = "", inventory: Path | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Run ``module`` ad hoc on ``hosts``; {host: result, with ``failed`` and ``unreachable``}."""
-        results, _ = adhoc(hosts, module, args, "-i", str(self.inventory), timeout=600)
+        more = ["-i", str(inventory)] if inventory else []
+        results, _ = adhoc(hosts, module, args, "-i", str(self.inventory), *more, timeout=600)
         return results
 
-    def audit(self, hosts: str) -> dict[str, dict[str, Any]]:
-        return self.module(hosts, "memtune.fleet.audit", "fail_on_drift=false")
+    def audit(self, hosts: str, inventory: Path | None = None) -> dict[str, dict[str, Any]]:
+        return self.module(hosts, "memtune.fleet.audit", "fail_on_drift=false", inventory)
 
     def ssh_command(self, guest: str, shared: bool = True) -> list[str]:
         """ssh to ``guest`` as root; ``shared=False`` opens a connection of its own instead of sharing the

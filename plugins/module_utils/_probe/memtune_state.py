@@ -53,10 +53,16 @@ def parse_dropin(text):
 
 def unit_cgroup(unit, mount):
     """The cgroup directory systemd gives ``unit`` below ``mount``: a slice nests in its parents
-    (``a-b.slice`` in ``a.slice``); other units are taken to live in system.slice, their default."""
+    (``a-b.slice`` in ``a.slice``); an instance of a template (``prefix@instance.service``) lives in
+    ``system-<prefix>.slice`` (``-`` in the prefix escaped as ``\\x2d``), as the system manager places it
+    (systemd.resource-control(5), Slice=); other units are taken to live in system.slice, their default.
+    A unit whose ``Slice=`` says otherwise is not found here."""
     if unit.endswith(".slice"):
         parts = unit[: -len(".slice")].split("-")
         return mount + "".join("/" + "-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
+    prefix, at, _instance = unit.partition("@")
+    if at and prefix:
+        return "%s/system.slice/system-%s.slice/%s" % (mount, prefix.replace("-", "\\x2d"), unit)
     return "%s/system.slice/%s" % (mount, unit)
 
 

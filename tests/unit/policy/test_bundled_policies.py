@@ -23,6 +23,7 @@ from memtune.policy.model import PolicySet
 # sysctls (tuned/plugins/plugin_vm.py); "includes" follows the profile's include= line.
 TUNED = "https://github.com/redhat-performance/tuned/blob/master/profiles"
 Source = tuple[str, dict[str, Any], str]
+PROTECT = "memtune_protect_databases"  # the opt-in group policy (policies/memtune_protect_databases.yml)
 
 
 def vendor(where: str, values: dict[str, Any] | None = None) -> Source:
@@ -117,11 +118,24 @@ SOURCES: dict[tuple[str, str], Source] = {
         "latency-performance", {"vm.dirty_background_ratio": 3, "vm.dirty_ratio": 10}
     ),
     ("hpc_compute", "swappiness"): tuned("latency-performance", {"vm.swappiness": 10}),
+    # The opt-in group policy: cgroup limits only (no sysctl or THP value), all memtune's own sizing.
+    (PROTECT, "small-host"): memtune("cgroup-v2.html#memory-interface-files"),
+    (PROTECT, "system-slice"): memtune("Effective low boundary"),
+    (PROTECT, "postgresql-low"): memtune("systemd.resource-control.html#MemoryMin=bytes"),
+    (PROTECT, "postgresql-slice-low"): memtune("Effective low boundary"),
+    (PROTECT, "postgresql-min-shared-buffers"): memtune("runtime-config-resource.html#GUC-SHARED-BUFFERS"),
+    (PROTECT, "postgresql-slice-min"): memtune("Effective min boundary"),
+    (PROTECT, "mysql-low"): memtune("systemd.resource-control.html#MemoryMin=bytes"),
+    (PROTECT, "redis-low"): memtune("systemd.resource-control.html#MemoryMin=bytes"),
+    (PROTECT, "mongodb-low"): memtune("systemd.resource-control.html#MemoryMin=bytes"),
+    (PROTECT, "user-slice-high"): memtune("systemd.resource-control.html#MemoryHigh=bytes"),
 }
 
 
 def _policy(bundled: PolicySet, name: str) -> Any:
-    return bundled.baseline if name == "baseline" else bundled.workloads[name]
+    if name == "baseline":
+        return bundled.baseline
+    return bundled.groups[name] if name in bundled.groups else bundled.workloads[name]
 
 
 def _written(rule: Any) -> dict[str, Any]:
@@ -148,7 +162,7 @@ def test_value_matches_its_source(bundled: PolicySet, key: tuple[str, str]) -> N
 
 
 def test_every_bundled_rule_is_in_the_table(bundled: PolicySet) -> None:
-    for policy in [bundled.baseline, *bundled.workloads.values()]:
+    for policy in [bundled.baseline, *bundled.workloads.values(), *bundled.groups.values()]:
         assert policy is not None
         for rule in policy.rules:
             assert rule.source, f"{policy.file}: rule {rule.name} has no source"
@@ -157,6 +171,11 @@ def test_every_bundled_rule_is_in_the_table(bundled: PolicySet) -> None:
 
 def test_workload_policies_match_the_probes_workload_names(bundled: PolicySet) -> None:
     assert set(bundled.workloads) == set(WORKLOADS)  # hpc_compute too, from slurmd and pbs_mom (issue 18)
+
+
+def test_the_only_bundled_group_policy_is_the_opt_in_protection(bundled: PolicySet) -> None:
+    assert set(bundled.groups) == {PROTECT}
+    assert bundled.groups[PROTECT].layer == "group"
 
 
 @pytest.mark.parametrize(
@@ -274,3 +293,12 @@ def test_every_workload_plans_on_every_host(
         assert desired.sysctl or desired.thp, (name, workload)
         for planned in desired.sysctl.values():
             assert planned.provenance.source
+
+
+def test_the_protection_declares_postgresqls_inputs_with_the_same_types(bundled: PolicySet) -> None:
+    # One inventory value feeds both policies (the hugepage pool and MemoryMin): the types must agree.
+    protect, postgresql = bundled.groups[PROTECT].inputs, bundled.workloads["postgresql"].inputs
+    assert set(protect) <= set(postgresql)
+    assert {name: spec.type for name, spec in protect.items()} == {
+        name: postgresql[name].type for name in protect
+    }

@@ -37,6 +37,13 @@ def test_parse_dropin() -> None:
         ("postgresql.service", "/sys/fs/cgroup/system.slice/postgresql.service"),
         ("machine.slice", "/sys/fs/cgroup/machine.slice"),
         ("batch-jobs.slice", "/sys/fs/cgroup/batch.slice/batch-jobs.slice"),
+        # Template instances live in their template's slice (found on the QEMU fleet with PostgreSQL 15:
+        # the audit said postgresql@15-main.service "has no cgroup" while it ran, issue 18).
+        (
+            "postgresql@15-main.service",
+            "/sys/fs/cgroup/system.slice/system-postgresql.slice/postgresql@15-main.service",
+        ),
+        ("foo-bar@x.service", "/sys/fs/cgroup/system.slice/system-foo\\x2dbar.slice/foo-bar@x.service"),
     ],
 )
 def test_unit_cgroup(unit: str, expected: str) -> None:
