@@ -67,7 +67,8 @@ def main() -> None:
             start = cpu()
             found, evidence = run_version.VersionRuns().version(workload, exe)
             costs.append(cpu() - start)
-        print(f"{workload:<11} {statistics.median(costs) * 1000:6.1f} ms CPU  version {found}  ({evidence[-70:]})")
+        cost = statistics.median(costs) * 1000
+        print(f"{workload:<11} {cost:6.1f} ms CPU  version {found}  ({evidence[-70:]})")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ class Planner:
         # Whether workloads seen only in containers and pods count (memtune_container_workloads).
         self.container_workloads = container_workloads
         self.inputs = inputs
-        self.scope = Scope(facts, inputs, workloads, container_workloads)
+        self.scope = Scope(facts, inputs, workloads)
         self.guards = DEFAULT_GUARDS
         self.warnings: list[str] = []
         self.skipped: list[Skipped] = []

@@ -187,6 +187,29 @@ class WorkloadInstance(Model):
         """Whether it runs in a container or a Kubernetes pod (its runtime owns its limits)."""
         return self.container is not None or self.pod is not None
 
+    def limit_target(self) -> tuple[str | None, str]:
+        """(the unit, or the cgroup path below /sys/fs/cgroup, that limits this instance's memory; "") or
+        (None, why memtune cannot limit it): what a ``workload:`` cgroup entry becomes."""
+        if self.contained:
+            return (
+                None,
+                "a container's or pod's memory limits belong to its runtime (its resources), not the host",
+            )
+        if self.unit and self.unit_manager == "system":
+            return self.unit, ""
+        if self.unit:
+            return None, (
+                f"its unit {self.unit} belongs to {self.unit_manager}; memtune sets unit limits through the "
+                "system manager"
+            )
+        if self.cgroup is None:
+            return None, "its cgroup could not be read"
+        if self.cgroup_version == 1:
+            return None, "no systemd unit runs it, and on cgroup v1 memtune limits only units"
+        if self.cgroup == "/":
+            return None, "it runs in the root cgroup, which takes no memory limits"
+        return "/sys/fs/cgroup" + self.cgroup, ""
+
     def where(self) -> str:
         """Where it runs, for messages: ``pod <uid> (Burstable)``, ``docker container <id>``, the unit."""
         if self.pod is not None:

@@ -61,6 +61,7 @@ HELPERS = (
     "sqrt",
     "kernel_at_least",
     "has_workload",
+    "instances",
     "default_min_free_kbytes",
 )
 VARIABLES = (
@@ -74,7 +75,6 @@ VARIABLES = (
     "kernel_version",
     "virtualization",
     "workloads",
-    "workload_instances",
 )
 NAMES = frozenset(HELPERS + VARIABLES)
 # Variables that stand for one fact; they are recorded as inputs under the fact's path.
@@ -85,7 +85,6 @@ _VARIABLE_FACTS = {
     "kernel_version": "kernel.version",
     "virtualization": "platform.virtualization",
     "workloads": "workloads",
-    "workload_instances": "workloads targets",
 }
 
 
@@ -388,13 +387,7 @@ class _Tracked:
 class Scope:
     """What expressions see for one host. Helpers answer in the unit of the knob being planned."""
 
-    def __init__(
-        self,
-        facts: HostFacts,
-        inputs: Mapping[str, Any],
-        workloads: frozenset[str],
-        container_workloads: bool = False,
-    ) -> None:
+    def __init__(self, facts: HostFacts, inputs: Mapping[str, Any], workloads: frozenset[str]) -> None:
         self.facts = facts
         self.used: dict[str, Any] = {}
         self.missing: str | None = None
@@ -413,7 +406,6 @@ class Scope:
             "kernel_version": facts.kernel.version,
             "virtualization": facts.platform.virtualization,
             "workloads": sorted(workloads),
-            "workload_instances": workload_instances(facts, container_workloads),
             "percent_of_ram": self.percent_of_ram,
             "percent_of_node": self.percent_of_node,
             "size": self.size,
@@ -426,6 +418,7 @@ class Scope:
             "sqrt": math.isqrt,
             "kernel_at_least": self.kernel_at_least,
             "has_workload": self.has_workload,
+            "instances": self.instances,
             "default_min_free_kbytes": self.default_min_free_kbytes,
         }
 
@@ -534,6 +527,25 @@ class Scope:
         self.used["workloads"] = sorted(self.workloads)
         return name in self.workloads
 
+    def instances(self, *names: str, within: str | None = None) -> int:
+        """How many units or cgroups ``workload:`` entries for ``names`` (default: every chosen workload)
+        limit on this host: distinct targets of the chosen workloads' instances, those ``within`` a slice or
+        cgroup (``within='system-postgresql.slice'``: a path component) only when given."""
+        self.used["workloads"] = sorted(self.workloads)
+        wanted = [name for name in names or sorted(self.workloads) if name in self.workloads]
+        targets = set()
+        for name in wanted:
+            workload = self.facts.workload(name)
+            for instance in workload.instances if workload else []:
+                target, _reason = instance.limit_target()
+                if target is None:
+                    continue
+                if within is not None and within not in (instance.cgroup or "").split("/"):
+                    continue
+                targets.add(target)
+        self.used["workloads targets"] = sorted({*self.used.get("workloads targets", []), *targets})
+        return len(targets)
+
     def default_min_free_kbytes(self) -> int:
         """The kernel's own default: sqrt(lowmem_kb * 16), clamped to 128..262144 kB (mm/page_alloc.c)."""
         ram_kb = self.facts.memory.mem_total_kb
@@ -550,15 +562,6 @@ def _is_leaf(value: Any) -> bool:
     )
 
 
-def workload_instances(facts: HostFacts, container_workloads: bool = False) -> dict[str, int]:
-    """Each detected workload's number of instances on the host (outside containers and pods, unless
-    ``container_workloads``): what a ``workload:`` cgroup entry would target."""
-    return {
-        workload.name: sum(1 for i in workload.instances if container_workloads or not i.contained)
-        for workload in facts.workloads
-    }
-
-
 def _fact_summary(facts: HostFacts, name: str) -> Any:
     if name in ("ram_kb", "ram_bytes"):
         return facts.memory.mem_total_kb
@@ -568,6 +571,4 @@ def _fact_summary(facts: HostFacts, name: str) -> Any:
         return list(facts.kernel.version) if facts.kernel.version else None
     if name == "virtualization":
         return facts.platform.virtualization
-    if name == "workload_instances":
-        return workload_instances(facts)
     return sorted(facts.workload_names)

@@ -1,6 +1,6 @@
 """What the engine makes of workload instances (issue 18): workloads seen only in containers or pods do
 not choose the host's policies unless asked; ``workload:`` cgroup entries become each host instance's unit
-or cgroup path; ``workload_instances`` in expressions; the fingerprint reads where instances run, never
+or cgroup path; ``instances()`` in expressions; the fingerprint reads where instances run, never
 their pids."""
 
 from __future__ import annotations
@@ -78,6 +78,15 @@ def policy_set(tmp_path: Path, rules: list[dict[str, Any]], layer: str, name: st
     path = tmp_path / f"{name}.yml"
     path.write_text(json.dumps({"layer": layer, "name": name, "rules": rules}))
     return PolicySet.of([load_policy_file(path)])
+
+
+def with_postgresql(tmp_path: Path, rule: dict[str, Any]) -> PolicySet:
+    """A group policy ``g`` with ``rule``, and a workload policy for postgresql (so that it is chosen)."""
+    group, workload = tmp_path / "g.yml", tmp_path / "postgresql.yml"
+    group.write_text(json.dumps({"layer": "group", "name": "g", "rules": [rule]}))
+    workload_rule = {"name": "s", "source": "test", "sysctl": {"vm.swappiness": 5}}
+    workload.write_text(json.dumps({"layer": "workload", "name": "postgresql", "rules": [workload_rule]}))
+    return PolicySet.of([load_policy_file(group), load_policy_file(workload)])
 
 
 def protect(tmp_path: Path, *entries: dict[str, Any], layer: str = "group") -> PolicySet:
@@ -285,15 +294,41 @@ def test_a_cgroup_name_memtune_does_not_write_is_skipped(tmp_path: Path) -> None
 
 
 # -- expressions and the fingerprint ---------------------------------------------------------------------
-def test_workload_instances_counts_host_instances_in_expressions(tmp_path: Path) -> None:
-    entry = {"workload": "postgresql", "MemoryLow": "{{ ram_bytes // 2 // workload_instances.postgresql }}"}
-    facts = parse_facts(TWO_CLUSTERS, "t")
-    desired = plan(facts, protect(tmp_path, entry), groups=["protect"], workloads=[])
-    # six instances, one in a pod: five on the host (two of them in one unit)
-    assert cgroups(desired)["postgresql@15-main.service"] == {
-        "MemoryLow": facts.memory.mem_total_kb * 1024 // 2 // 5
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # six instances: one in a pod, one under a user's manager (neither limited), two in one unit
+        ("instances('postgresql')", 3),
+        ("instances()", 3),  # every chosen workload
+        ("instances('postgresql', within='system-postgresql.slice')", 2),
+        ("instances('postgresql', within='system.slice')", 2),
+        ("instances('postgresql', within='batch')", 1),
+        ("instances('postgresql', within='system-postgresql')", 0),  # a whole path component only
+        ("instances('redis')", 0),  # not running
+        ("instances('postgresql', 'redis')", 3),
+    ],
+)
+def test_instances_counts_what_workload_entries_limit(tmp_path: Path, expression: str, expected: int) -> None:
+    rule = {"name": "n", "source": "test", "sysctl": {"vm.max_map_count": f"{{{{ 65530 + {expression} }}}}"}}
+    desired = plan(parse_facts(TWO_CLUSTERS, "t"), with_postgresql(tmp_path, rule), groups=["g"])
+    assert desired.sysctl["vm.max_map_count"].value == 65530 + expected
+    assert {"workloads targets", "workloads host names"} <= set(desired.facts_read)
+
+
+def test_instances_counts_only_chosen_workloads(tmp_path: Path) -> None:
+    rule = {
+        "name": "n",
+        "source": "test",
+        "sysctl": {"vm.max_map_count": "{{ 65530 + instances('postgresql') }}"},
     }
-    assert "workloads targets" in desired.facts_read
+    facts = parse_facts(TWO_CLUSTERS, "t")
+
+    def counted(policies: PolicySet, **kwargs: Any) -> int:
+        return int(plan(facts, policies, groups=["g"], **kwargs).sysctl["vm.max_map_count"].value) - 65530
+
+    assert counted(with_postgresql(tmp_path, rule)) == 3
+    assert counted(with_postgresql(tmp_path, rule), workloads=[]) == 0  # forced away
+    assert counted(policy_set(tmp_path, [rule], layer="group", name="g")) == 0  # no workload policy chose it
 
 
 def test_the_targets_fingerprint_ignores_pids_and_sees_a_unit_move(tmp_path: Path) -> None:

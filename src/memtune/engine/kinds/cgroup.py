@@ -15,7 +15,7 @@ from memtune.audit.checks import Check, Finding, Kind, Value, finding, value
 from memtune.engine.kinds.base import KnobKind, RuleChecks
 from memtune.engine.planned import Limit, PathCgroup, Provenance, UnitCgroup, replacing
 from memtune.engine.sizes import MAX_BYTES, is_size, parse_percent
-from memtune.facts.parts import ManagedCgroup, WorkloadInstance
+from memtune.facts.parts import ManagedCgroup
 from memtune.model import Model
 from memtune.policy.fields import Name, one_of
 from memtune.policy.fields import Value as RuleValue
@@ -237,7 +237,7 @@ def _workload_targets(
     limits = {**group.limits(), "force": group.force}
     targets: dict[str, CgroupUnit | CgroupPath] = {}
     for instance in workload.instances:
-        target, reason = _instance_target(instance)
+        target, reason = instance.limit_target()
         if target is not None:
             try:
                 entry = (
@@ -254,29 +254,6 @@ def _workload_targets(
             ctx, f"cgroup.workload:{name}:{instance.where()}", f"{name} in {instance.where()}: {reason}", path
         )
     return list(targets.values())
-
-
-def _instance_target(instance: WorkloadInstance) -> tuple[str | None, str]:
-    """(the unit or cgroup path that limits ``instance``, "") or (None, why it cannot be limited)."""
-    if instance.contained:
-        return (
-            None,
-            "a container's or pod's memory limits belong to its runtime (its resources), not the host",
-        )
-    if instance.unit and instance.unit_manager == "system":
-        return instance.unit, ""
-    if instance.unit:
-        return None, (
-            f"its unit {instance.unit} belongs to {instance.unit_manager}; memtune sets unit limits through "
-            "the system manager"
-        )
-    if instance.cgroup is None:
-        return None, "its cgroup could not be read"
-    if instance.cgroup_version == 1:
-        return None, "no systemd unit runs it, and on cgroup v1 memtune limits only units"
-    if instance.cgroup == "/":
-        return None, "it runs in the root cgroup, which takes no memory limits"
-    return "/sys/fs/cgroup" + instance.cgroup, ""
 
 
 def _check_limit_order(ctx: RuleContext, path: Path_, limits: Mapping[str, Limit]) -> None:

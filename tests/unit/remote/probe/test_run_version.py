@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,12 @@ def servers(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
     exe.chmod(0o755)
     procs = [subprocess.Popen([str(exe), "300"]) for _ in range(2)]
     try:
+        # Popen returns once the child's exec has released the parent (vfork), which can be before the kernel
+        # gives it its new comm: wait for the names the probe classifies by.
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{proc.pid}/comm").read_text() != "redis-server\n" for proc in procs):
+            assert time.monotonic() < deadline, "the processes never got their name"
+            time.sleep(0.01)
         yield str(exe), [proc.pid for proc in procs]
     finally:
         for proc in procs:
