@@ -14,18 +14,10 @@ FIXTURES="${MEMTUNE_LAB_FIXTURES:-$REPO_DIR/tests/fixtures/hosts}"
 fleet="$(fleet_lines)"
 mapfile -t guests < <(cut -d'|' -f1 <<<"$fleet")
 
-fleet_running() {
-    local name
-    [[ -f $LAB_RUN/ssh_config ]] || return 1
-    for name in "${guests[@]}"; do
-        guest_pid "$name" >/dev/null || return 1
-    done
-}
-
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=("${guests[@]}")
 
-if ! fleet_running; then
+if ! guests_running "${guests[@]}"; then
     trap '"$LAB_DIR/down.sh"' EXIT
     "$LAB_DIR/up.sh"
 fi

@@ -94,6 +94,15 @@ guest_pid() {
     printf '%s\n' "$pid"
 }
 
+# guests_running NAME... : whether the fleet's ssh config is there and each named guest's QEMU runs.
+guests_running() {
+    local name
+    [[ -f $LAB_RUN/ssh_config ]] || return 1
+    for name in "$@"; do
+        guest_pid "$name" >/dev/null || return 1
+    done
+}
+
 # A process that has not exited (a zombie has an empty command line).
 process_running() { [[ -n "$(tr -d '\0' <"/proc/$1/cmdline" 2>/dev/null)" ]]; }
 

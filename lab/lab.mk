@@ -9,7 +9,7 @@ MOLECULE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule
 LAB_LOCK := flock -w 2400 $${MEMTUNE_LAB_CACHE:-$$HOME/.cache/memtune/lab}/fleet.lock
 
 .PHONY: lab-image lab-up lab-down lab-capture test-molecule test-molecule-default test-molecule-fleet \
-	test-lab-faults test-fleet lint-lab
+	test-lab-faults test-fleet lint-lab lab-capture-workloads
 
 lab-image:
 	lab/build-image.sh
@@ -22,6 +22,10 @@ lab-down:
 
 lab-capture: lab-image
 	$(LAB_LOCK) lab/capture-fixtures.sh
+
+# Guests running PostgreSQL, Redis, MariaDB and container-shaped processes, captured with their processes.
+lab-capture-workloads: lab-image
+	$(LAB_LOCK) lab/capture-workloads.sh
 
 test-molecule: test-molecule-default test-molecule-fleet test-lab-faults test-fleet
 
