@@ -184,12 +184,13 @@ def postgresql(instance, directory):
             "data directory %s not read (%s)"
             % (directory, "relative" if not directory.startswith("/") else "no root to read it through")
         )
+    # A fallback says what it fell back from: a corrupt PG_VERSION must show in the evidence.
     match = _PG_BIN.search(instance.exe)
     if match:
-        return match.group(1), "binary %s" % instance.exe
+        return match.group(1), "; ".join([*tried, "binary %s" % instance.exe])
     match = _PG_UNIT.fullmatch(instance.unit or "")
     if match:
-        return match.group(1), "unit %s" % instance.unit
+        return match.group(1), "; ".join([*tried, "unit %s" % instance.unit])
     tried.append("binary %s and unit %s name no version" % (instance.exe or "unknown", instance.unit))
     return None, "; ".join(tried)
 
