@@ -62,6 +62,7 @@ _BY_COMM = {
     "kubelet": "kubernetes",
     "libvirtd": "kvm_host", "virtqemud": "kvm_host", "qemu-kvm": "kvm_host",
     "hdbindexserver": "sap_hana",
+    "slurmd": "hpc_compute", "pbs_mom": "hpc_compute",
 }
 _BY_COMM_PREFIX = (("qemu-system-", "kvm_host"), ("ora_pmon_", "oracle"))
 _BY_JAVA_CLASS = (
