@@ -7,6 +7,7 @@ Damaged copies of those trees give nulls with evidence, never a failed probe."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -17,7 +18,11 @@ import pytest
 
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
+from memtune import plan
+from memtune.engine.planned import UnitCgroup
 from memtune.facts.model import parse_facts
+from memtune.policy.load import load_policy_file
+from memtune.policy.model import PolicySet
 from tests.support.trees import HOSTS
 
 SCRIPT = (Path(__file__).resolve().parents[4] / "lab" / "capture-workloads.sh").read_text()
@@ -253,3 +258,46 @@ def test_a_corrupt_pg_version_falls_back_to_the_binary_and_says_so(tmp_path: Pat
     assert first["evidence"]["version"] == (
         "/var/lib/postgresql/15/main/PG_VERSION holds 'fifteen'; binary /usr/lib/postgresql/15/bin/postgres"
     )
+
+
+# -- what the controller plans from these facts (issue 18's workload: cgroup entries) --------------------
+def planned(host: str, tmp_path: Path, *entries: dict[str, Any]) -> Any:
+    rule = {"name": "protect", "source": "test", "cgroups": list(entries)}
+    path = tmp_path / "protect.yml"
+    path.write_text(json.dumps({"layer": "group", "name": "protect", "rules": [rule]}))
+    facts = parse_facts(collect(Tree(str(HOSTS / host))), host)
+    return plan(facts, PolicySet.of([load_policy_file(path)]), groups=["protect"], workloads=[])
+
+
+def test_each_debian_cluster_gets_its_own_unit_entry(tmp_path: Path) -> None:
+    desired = planned(
+        "numa2-databases",
+        tmp_path,
+        {"workload": "postgresql", "MemoryLow": "1GiB"},
+        {"workload": "mysql", "MemoryHigh": "2GiB"},
+    )
+    assert {g.unit: dict(g.limits) for g in desired.cgroups} == {
+        "postgresql@15-main.service": {"MemoryLow": 1 << 30},
+        "postgresql@15-second.service": {"MemoryLow": 1 << 30},
+        "mariadb.service": {"MemoryHigh": 2 << 30},
+    }
+    assert {type(g) for g in desired.cgroups} == {UnitCgroup}
+    assert not [s for s in desired.skipped if s.knob.startswith("cgroup.")]
+
+
+def test_only_the_host_redis_is_limited_and_the_containers_say_why(tmp_path: Path) -> None:
+    desired = planned("small-containers", tmp_path, {"workload": "redis", "MemoryLow": "256MiB"})
+    assert [(g.unit, dict(g.limits)) for g in desired.cgroups] == [
+        ("redis-server.service", {"MemoryLow": 256 << 20})
+    ]
+    assert {s.knob for s in desired.skipped} == {
+        f"cgroup.workload:redis:pod {POD_UID} (Burstable)",
+        f"cgroup.workload:redis:docker container {DOCKER_REDIS_ID[:12]}",
+    }
+    assert all("belong to its runtime" in s.reason for s in desired.skipped)
+
+
+def test_a_postgres_only_in_docker_does_not_choose_the_hosts_policy() -> None:
+    facts = parse_facts(collect(Tree(str(HOSTS / "small-containers"))), "small-containers")
+    assert facts.host_workload_names == {"redis"}
+    assert facts.workload_names == {"redis", "postgresql"}
