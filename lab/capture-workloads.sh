@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Run real workloads on lab guests and capture them with their processes (lab/capture_tree.py --processes)
-# into tests/fixtures/hosts/<guest>-<scene>/, so the workload trees can be made again (issue 18).
+# into tests/fixtures/hosts/<tree>/, so the workload trees can be made again (issue 18).
 #
 #   lab/capture-workloads.sh [SCENE...]     (default: every scene; `make lab-capture-workloads` takes the
 #                                            lab lock around it)
 #
-# Scenes (the guest each runs on, the tree it writes):
+# Scenes (the guest each runs on -> the tree it writes):
 #   databases   numa2 -> numa2-databases: PostgreSQL 15 under systemd (postgresql@15-main) and a second
 #               cluster (pg_createcluster 15 second --start), Redis (redis-server.service), MariaDB
 #               (mariadb.service); all from the image's Debian packages (lab/build-image.sh).
 #   containers  small -> small-containers: Redis on the host (redis-server.service), and three "containers"
 #               (see scene_containers) in the cgroups containerd+kubelet and Docker make with the systemd
 #               cgroup driver, each process chrooted into an overlayfs root of its own.
+#   v1          v1 -> v1-databases: a guest booted with systemd.unified_cgroup_hierarchy=0 (RAM and kernel as
+#               small's; systemd 252 then mounts the v1 controllers and v2 at /sys/fs/cgroup/unified: hybrid):
+#               PostgreSQL with MemoryAccounting=yes, Redis with MemoryAccounting=no (the guest still gives it
+#               a memory cgroup of its own: its sibling slice has memory accounting), and a Redis in a
+#               cgroupfs-driver Docker container (/docker/<id>) whose image's dpkg status says another
+#               redis-server.
 #
 # The guests come from fresh overlays (lab/up.sh): a scene starts from the image as built. The fleet this
 # script starts holds only the guests the scenes need and is stopped at the end; a running fleet is used as
@@ -21,7 +27,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 FIXTURES="${MEMTUNE_LAB_FIXTURES:-$REPO_DIR/tests/fixtures/hosts}"
-declare -A SCENE_GUEST=([databases]=numa2 [containers]=small)
+declare -A SCENE_GUEST=([databases]=numa2 [containers]=small [v1]=v1)
+declare -A SCENE_TREE=([databases]=numa2-databases [containers]=small-containers [v1]=v1-databases)
+# Guests that lab/fleet.conf does not have, as its lines: the v1 scene's guest boots on cgroup v1.
+declare -A EXTRA_GUESTS=([v1]="v1 6.1 2048@0 systemd.unified_cgroup_hierarchy=0")
 
 # Fixed names, so that a capture made again gives the same paths (the tests name them): the ids are the
 # sha256 of a label, as a runtime's ids are 64 hex digits; the pod UID is a random UUID written down once.
@@ -29,6 +38,8 @@ POD_UID=6f1c2e9a-4b7d-4c3e-9f21-8a5d3c7b0e14
 POD_REDIS_ID="$(printf 'memtune-lab pod redis' | sha256sum | cut -c1-64)"
 DOCKER_REDIS_ID="$(printf 'memtune-lab docker redis' | sha256sum | cut -c1-64)"
 DOCKER_PG_ID="$(printf 'memtune-lab docker postgres' | sha256sum | cut -c1-64)"
+V1_REDIS_ID="$(printf 'memtune-lab cgroupfs docker redis' | sha256sum | cut -c1-64)"
+V1_REDIS_VERSION=5:6.0.16-1+deb11u2   # the v1 container's image: an older Debian's redis-server package
 POD_REDIS_VERSION=5:8.0.2-3        # the pod's image: a Debian-based one with another redis-server package
 DOCKER_REDIS_VERSION=7.4.1         # the official image's REDIS_VERSION (it builds Redis from source)
 
@@ -111,6 +122,38 @@ EOF
     } | guest "$1"
 }
 
+# The v1 scene. Docker's cgroupfs driver (runc's fs cgroup manager) makes the container's directory
+# /docker/<id> in every v1 hierarchy and writes the process into each one's cgroup.procs; done here by
+# hand for the memory and systemd (name=systemd) hierarchies, the two the probe reads.
+scene_v1() {
+    {
+        printf '%s=%q\n' V1_REDIS_ID "$V1_REDIS_ID" V1_REDIS_VERSION "$V1_REDIS_VERSION"
+        declare -f container_root
+        cat <<'EOF'
+[[ -d /sys/fs/cgroup/memory ]] || { echo "not booted on cgroup v1: no /sys/fs/cgroup/memory" >&2; exit 1; }
+systemctl set-property --runtime postgresql@15-main.service MemoryAccounting=yes
+systemctl set-property --runtime redis-server.service MemoryAccounting=no
+systemctl start postgresql@15-main redis-server
+systemctl is-active --quiet postgresql@15-main redis-server
+
+root="$(container_root "$V1_REDIS_ID" 64m)"
+sed -i "/^Package: redis-server\$/,/^\$/s/^Version: .*/Version: $V1_REDIS_VERSION/" "$root/var/lib/dpkg/status"
+for hierarchy in memory systemd; do
+    mkdir -p "/sys/fs/cgroup/$hierarchy/docker/$V1_REDIS_ID"
+done
+setsid -f sh -c 'for h in memory systemd; do echo $$ >"/sys/fs/cgroup/$h/docker/$1/cgroup.procs"; done
+    exec chroot --userspec=redis:redis "$2" /usr/bin/redis-server --port 6380 --bind 127.0.0.1 --save "" \
+        --dir /tmp --daemonize no' sh "$V1_REDIS_ID" "$root" </dev/null >/dev/null 2>&1
+for _ in $(seq 30); do
+    grep -q . "/sys/fs/cgroup/memory/docker/$V1_REDIS_ID/cgroup.procs" && exit 0  # cgroup files have size 0
+    sleep 1
+done
+echo "the cgroupfs container's redis did not start" >&2
+exit 1
+EOF
+    } | guest "$1"
+}
+
 # container_root ID SIZE: mount the overlayfs root of container ID (its writable layer a tmpfs of SIZE)
 # and print its path.
 container_root() {
@@ -155,7 +198,7 @@ capture() {  # capture GUEST TREE
 }
 
 scenes=("$@")
-[[ ${#scenes[@]} -gt 0 ]] || scenes=(databases containers)
+[[ ${#scenes[@]} -gt 0 ]] || scenes=(databases containers v1)
 needed=()
 for scene in "${scenes[@]}"; do
     [[ -n ${SCENE_GUEST[$scene]:-} ]] || die "unknown scene '$scene' (known: ${!SCENE_GUEST[*]})"
@@ -166,7 +209,10 @@ if ! guests_running "${needed[@]}"; then
     fleet="$(mktemp)"
     trap '"$LAB_DIR/down.sh"; rm -f "$fleet"' EXIT
     # only the guests the scenes need, as lab/fleet.conf describes them
-    grep -E "^($(IFS='|'; echo "${needed[*]}"))[[:space:]]" "$LAB_FLEET" >"$fleet"
+    grep -E "^($(IFS='|'; echo "${needed[*]}"))[[:space:]]" "$LAB_FLEET" >"$fleet" || true
+    for name in "${needed[@]}"; do
+        [[ -z ${EXTRA_GUESTS[$name]:-} ]] || printf '%s\n' "${EXTRA_GUESTS[$name]}" >>"$fleet"
+    done
     MEMTUNE_LAB_FLEET="$fleet" "$LAB_DIR/up.sh"
 fi
 
@@ -174,5 +220,5 @@ for scene in "${scenes[@]}"; do
     name="${SCENE_GUEST[$scene]}"
     log "$name: setting up scene $scene"
     "scene_$scene" "$name"
-    capture "$name" "$name-$scene"
+    capture "$name" "${SCENE_TREE[$scene]}"
 done

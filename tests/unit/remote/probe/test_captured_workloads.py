@@ -301,3 +301,53 @@ def test_a_postgres_only_in_docker_does_not_choose_the_hosts_policy() -> None:
     facts = parse_facts(collect(Tree(str(HOSTS / "small-containers"))), "small-containers")
     assert facts.host_workload_names == {"redis"}
     assert facts.workload_names == {"redis", "postgresql"}
+
+
+# -- a guest booted on cgroup v1 (hybrid) ----------------------------------------------------------------
+V1_REDIS_ID = script_id("V1_REDIS_ID")
+
+
+def test_v1_units_and_a_cgroupfs_docker_container() -> None:
+    facts = collect(Tree(str(HOSTS / "v1-databases")))
+    parse_facts(facts, "v1-databases")
+    assert facts["platform"]["cgroup"] == {
+        "version": "hybrid",
+        "memory_controller": True,
+        "mount": "/sys/fs/cgroup/memory",
+    }
+    found = {entry["name"]: entry for entry in facts["workloads"]}
+    [cluster] = found["postgresql"]["instances"]
+    assert (cluster["cgroup_version"], cluster["unit"], cluster["version"]) == (
+        1,
+        "postgresql@15-main.service",
+        "15",
+    )
+    assert cluster["cgroup"] == "/system.slice/system-postgresql.slice/postgresql@15-main.service"
+    host, docker = found["redis"]["instances"]
+    assert (host["cgroup_version"], host["cgroup"], host["unit"], host["version"]) == (
+        1,
+        "/system.slice/redis-server.service",
+        "redis-server.service",
+        HOST_REDIS[0],
+    )
+    assert (docker["cgroup_version"], docker["cgroup"], docker["unit"]) == (1, f"/docker/{V1_REDIS_ID}", None)
+    assert docker["container"] == {"runtime": "docker", "id": V1_REDIS_ID}
+    version = script_value("V1_REDIS_VERSION")
+    assert docker["version"] == version.split(":", 1)[1].rsplit("-", 1)[0]
+    assert docker["evidence"]["version"] == f"/var/lib/dpkg/status: redis-server {version}"
+
+
+def test_v1_plans_memory_max_for_the_units_and_skips_the_container(tmp_path: Path) -> None:
+    desired = planned(
+        "v1-databases",
+        tmp_path,
+        {"workload": "redis", "MemoryMax": "512MiB"},
+        {"workload": "postgresql", "MemoryLow": "1GiB", "MemoryMax": "1GiB"},
+    )
+    assert {g.unit: dict(g.limits) for g in desired.cgroups} == {
+        "redis-server.service": {"MemoryMax": 512 << 20},
+        "postgresql@15-main.service": {"MemoryMax": 1 << 30},  # v1 has no memory.low
+    }
+    reasons = {s.knob: s.reason for s in desired.skipped}
+    assert f"cgroup.workload:redis:docker container {V1_REDIS_ID[:12]}" in reasons
+    assert reasons["cgroup.postgresql@15-main.service.MemoryLow"].startswith("cgroup v1 memory controller")
