@@ -194,7 +194,7 @@ capture() {  # capture GUEST TREE
     fi
     rm -rf "${FIXTURES:?}/$2"
     mv "$tmp" "$FIXTURES/$2"
-    log "$1: captured $(find "$FIXTURES/$2" -type f | wc -l) files into tests/fixtures/hosts/$2"
+    log "$1: captured $(find "$FIXTURES/$2" -type f | wc -l) files into $FIXTURES/$2"
 }
 
 scenes=("$@")
