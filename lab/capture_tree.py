@@ -277,6 +277,10 @@ def same_file(first, second):
 
 
 def reduced_environ(data):
+    """The KEPT_ENVIRON variables of an environment; NUL bytes alone are kept as they are (nothing secret
+    in them: a process such as redis-server wrote its title over its environment) for the probe to see."""
+    if not data.strip(b"\0"):
+        return data
     kept = [item for item in data.split(b"\0") if item.partition(b"=")[0] in KEPT_ENVIRON]
     return b"".join(item + b"\0" for item in kept)
 

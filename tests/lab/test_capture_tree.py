@@ -61,6 +61,19 @@ def test_data_dir_is_the_probes(argv: list[str]) -> None:
     assert capture_tree.data_dir(argv) == versions.data_dir(argv)
 
 
+@pytest.mark.parametrize(
+    ("environ", "kept"),
+    [
+        (b"PATH=/bin\0REDIS_VERSION=7.4.1\0REDIS_PASSWORD=s3cret\0", b"REDIS_VERSION=7.4.1\0"),
+        (b"HOME=/root\0PGPASSWORD=s3cret\0", b""),
+        (b"\0" * 40, b"\0" * 40),  # a redis-server's title over its environment: nothing secret in it
+        (b"", b""),
+    ],
+)
+def test_the_environment_keeps_redis_version_alone(environ: bytes, kept: bytes) -> None:
+    assert capture_tree.reduced_environ(environ) == kept
+
+
 def extract(data: bytes, into: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         archive.extractall(into, filter="tar")

@@ -232,11 +232,19 @@ def oracle(instance):
 def image_variable(instance, name, tried):
     """The version an image's ``name=`` environment variable gives (the official Redis image is built from
     source: no package says it)."""
-    for item in (instance.environ() or "").split("\0"):
+    environ = instance.environ() or ""
+    for item in environ.split("\0"):
         key, sep, value = item.partition("=")
         if sep and key == name:
             found = value if _UPSTREAM.fullmatch(value) else None
             return found, "%s; environment %s=%s" % (tried, name, value[:40])
+    if environ and not environ.strip("\0"):
+        # Seen on the lab's guests: a running redis-server's environment reads as NUL bytes only.
+        return None, "%s; no %s in the environment: it reads as NUL bytes only (%s)" % (
+            tried,
+            name,
+            "redis-server writes its process title over it unless set-proc-title is no",
+        )
     return None, "%s; no %s in the environment" % (tried, name)
 
 

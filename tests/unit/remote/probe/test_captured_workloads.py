@@ -155,22 +155,27 @@ def test_redis_on_the_host_in_a_kubelet_pod_and_in_docker() -> None:
     assert (docker["container"], docker["pod"]) == ({"runtime": "docker", "id": DOCKER_REDIS_ID}, None)
 
 
+TITLE_OVER_ENVIRON = (
+    "no REDIS_VERSION in the environment: it reads as NUL bytes only "
+    "(redis-server writes its process title over it unless set-proc-title is no)"
+)
+
+
 def test_redis_version_from_the_environment_is_not_seen_on_a_running_server() -> None:
     """Pins what the real host showed: the script starts the "official image" Redis with REDIS_VERSION in
     its environment, but redis-server writes its process title over its argv and environment at start
-    (set-proc-title, on by default), so /proc/<pid>/environ no longer holds it and the version is null."""
+    (set-proc-title, on by default), so /proc/<pid>/environ reads as NUL bytes and the version is null;
+    the evidence says why."""
     root = HOSTS / "small-containers"
-    docker = next(
-        i
-        for i in probe(root, "small-containers")["redis"]["instances"]
-        if i["container"] and i["pod"] is None
-    )
+    instances = probe(root, "small-containers")["redis"]["instances"]
+    docker = next(i for i in instances if i["container"] and i["pod"] is None)
     assert script_value("DOCKER_REDIS_VERSION") in SCRIPT
     assert docker["version"] is None
     assert docker["evidence"]["version"] == (
-        "/var/lib/dpkg/status: none of redis-server installed; no REDIS_VERSION in the environment"
+        f"/var/lib/dpkg/status: none of redis-server installed; {TITLE_OVER_ENVIRON}"
     )
-    assert (root / f"proc/{docker['leader']}/environ").read_bytes() == b""
+    environ = (root / f"proc/{docker['leader']}/environ").read_bytes()
+    assert environ and not environ.strip(b"\0")
 
 
 def test_postgres_in_docker_reads_the_pg_version_of_its_own_root() -> None:
@@ -244,8 +249,7 @@ def test_a_corrupt_dpkg_status_in_a_container_gives_null(tmp_path: Path) -> None
     [instance] = [i for i in found["instances"] if i["leader"] == pod["leader"]]
     assert instance["version"] is None
     assert instance["evidence"]["version"] == (
-        "/var/lib/dpkg/status: package redis-server has no valid Version ('~~~'); "
-        "no REDIS_VERSION in the environment"
+        f"/var/lib/dpkg/status: package redis-server has no valid Version ('~~~'); {TITLE_OVER_ENVIRON}"
     )
     assert found["version"] == HOST_REDIS[0]  # the host's own status file is untouched
 
