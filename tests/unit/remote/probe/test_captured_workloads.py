@@ -19,6 +19,7 @@ import pytest
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
 from memtune import plan
+from memtune.engine.merge import ConflictError
 from memtune.engine.planned import UnitCgroup
 from memtune.facts.model import parse_facts
 from memtune.policy.load import load_policy_file
@@ -30,6 +31,7 @@ SCRIPT = (Path(__file__).resolve().parents[4] / "lab" / "capture-workloads.sh").
 # lists them: PostgreSQL 15, redis-server 5:7.0.15-1~deb12u7, mariadb-server-core 1:10.11.18-0+deb12u1.
 HOST_REDIS = ("7.0.15", "redis-server 5:7.0.15-1~deb12u7")
 HOST_MARIADB = ("10.11.18", "mariadb-server-core 1:10.11.18-0+deb12u1")
+MiB = 1 << 20
 PG_CHILDREN = (
     "checkpointer",
     "background writer",
@@ -355,3 +357,30 @@ def test_v1_plans_memory_max_for_the_units_and_skips_the_container(tmp_path: Pat
     reasons = {s.knob: s.reason for s in desired.skipped}
     assert f"cgroup.workload:redis:docker container {V1_REDIS_ID[:12]}" in reasons
     assert reasons["cgroup.postgresql@15-main.service.MemoryLow"].startswith("cgroup v1 memory controller")
+
+
+# -- the bundled policies on the real databases host -----------------------------------------------------
+def test_the_protection_policy_shares_half_of_ram_between_the_real_instances(bundled: PolicySet) -> None:
+    """policies/memtune_protect_databases.yml: half of RAM shared by the selected databases' host
+    instances (here two clusters and MariaDB), whole MiB; Debian's template slice holds its clusters'
+    shares; system.slice all of them; user.slice a quarter of RAM at most."""
+    facts = parse_facts(collect(Tree(str(HOSTS / "numa2-databases"))), "numa2-databases")
+    desired = plan(facts, bundled, groups=["memtune_protect_databases"], workloads=["postgresql", "mysql"])
+    share = facts.memory.mem_total_kb * 1024 // 2 // 3 // MiB * MiB
+    assert {getattr(g, "unit", None) or g.path: dict(g.limits) for g in desired.cgroups} == {
+        "postgresql@15-main.service": {"MemoryLow": share},
+        "postgresql@15-second.service": {"MemoryLow": share},
+        "mariadb.service": {"MemoryLow": share},
+        "system-postgresql.slice": {"MemoryLow": 2 * share},
+        "system.slice": {"MemoryLow": 3 * share},
+        "user.slice": {"MemoryHigh": facts.memory.mem_total_kb * 1024 // 4 // MiB * MiB},
+    }
+
+
+def test_postgresql_and_redis_on_one_host_conflict_on_overcommit(bundled: PolicySet) -> None:
+    """What a real host running Debian's PostgreSQL and Redis gets from detection alone: their workload
+    policies want different vm.overcommit_memory modes, and the plan names both rules (DESIGN.md,
+    "Workloads sharing a host"); a group or host policy, or memtune_workloads, settles it."""
+    facts = parse_facts(collect(Tree(str(HOSTS / "numa2-databases"))), "numa2-databases")
+    with pytest.raises(ConflictError, match=r"vm\.overcommit_memory.*postgresql.*redis"):
+        plan(facts, bundled)
