@@ -20,6 +20,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host import tree as
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._probe import versions, workloads
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect
+from tests.support.processes import started_as
 
 SCRIPT = Path(capture_tree.__file__)
 
@@ -129,7 +130,7 @@ def fake_redis(tmp_path: Path) -> Iterator[int]:
     env = {"PATH": os.environ["PATH"], "REDIS_VERSION": "7.2.5", "REDIS_PASSWORD": "hunter2"}
     process = subprocess.Popen([str(binary), "120"], env=env)
     try:
-        yield process.pid
+        yield started_as(process, "redis-server")
     finally:
         process.kill()
         process.wait()
