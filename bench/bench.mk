@@ -22,6 +22,8 @@ $(VENV)/.bench-installed: pyproject.toml | venv
 bench-probe: bench-deps
 	@mkdir -p $(BENCH_OUT)
 	set -o pipefail; $(BIN)/python bench/probe_cost.py $(if $(BENCH_QUICK),5,30) | tee $(BENCH_OUT)/probe.txt
+	set -o pipefail; $(BIN)/python bench/captured_workloads_bench.py $(if $(BENCH_QUICK),3,30) \
+	  | tee $(BENCH_OUT)/captured-workloads.txt
 
 bench-engine: bench-deps
 	@mkdir -p $(BENCH_OUT)
