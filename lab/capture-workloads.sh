@@ -20,8 +20,9 @@
 #               redis-server.
 #
 # The guests come from fresh overlays (lab/up.sh): a scene starts from the image as built. The fleet this
-# script starts holds only the guests the scenes need and is stopped at the end; a running fleet is used as
-# it is and left running. Each tree is replaced whole.
+# script starts holds only the guests the scenes need and is stopped at the end; a running fleet that has
+# all of them is used as it is and left running (a scene then runs on guests as they are), any other is
+# stopped by lab/up.sh. Each tree is replaced whole. Run it under the lab's lock (make takes it).
 set -euo pipefail
 # shellcheck source=lab/common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
