@@ -194,7 +194,7 @@ def test_postgres_in_docker_reads_the_pg_version_of_its_own_root() -> None:
     assert len(instance["pids"]) == 1 + len(PG_CHILDREN)
 
 
-@pytest.mark.parametrize("host", ["numa2-databases", "small-containers"])
+@pytest.mark.parametrize("host", ["numa2-databases", "small-containers", "v1-databases"])
 def test_the_capture_keeps_no_secret_of_an_environment(host: str) -> None:
     """The script gives the Docker Redis REDIS_PASSWORD=lab-secret; the capture keeps only REDIS_VERSION."""
     assert "REDIS_PASSWORD=lab-secret" in SCRIPT
