@@ -24,6 +24,7 @@ from memtune.engine.planned import UnitCgroup
 from memtune.facts.model import parse_facts
 from memtune.policy.load import load_policy_file
 from memtune.policy.model import PolicySet
+from tests.support.modules import run_on_tree
 from tests.support.trees import HOSTS
 
 SCRIPT = (Path(__file__).resolve().parents[4] / "lab" / "capture-workloads.sh").read_text()
@@ -69,7 +70,8 @@ def probe(root: Path, host: str) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in facts["workloads"]}
 
 
-def damaged(tmp_path: Path, host: str) -> Path:
+def tree_copy(tmp_path: Path, host: str) -> Path:
+    """A copy of ``host``'s tree in tmp_path, to damage or to write beside."""
     root = tmp_path / host
     shutil.copytree(HOSTS / host, root, symlinks=True)
     return root
@@ -209,7 +211,7 @@ def test_the_capture_keeps_no_secret_of_an_environment(host: str) -> None:
 
 
 def test_a_postmaster_whose_files_vanished_gives_null_and_says_why(tmp_path: Path) -> None:
-    root = damaged(tmp_path, "numa2-databases")
+    root = tree_copy(tmp_path, "numa2-databases")
     leader = postmaster(root, "/var/lib/postgresql/15/second")
     for name in ("cmdline", "cgroup", "stat", "exe", "root"):
         (root / f"proc/{leader}/{name}").unlink()
@@ -228,7 +230,7 @@ def test_a_postmaster_whose_files_vanished_gives_null_and_says_why(tmp_path: Pat
 
 
 def test_an_unreadable_cgroup_file_of_a_pod_process_gives_no_placement(tmp_path: Path) -> None:
-    root = damaged(tmp_path, "small-containers")
+    root = tree_copy(tmp_path, "small-containers")
     pod = next(i for i in probe(root, "small-containers")["redis"]["instances"] if i["pod"])
     cgroup = root / f"proc/{pod['leader']}/cgroup"
     cgroup.unlink()
@@ -241,7 +243,7 @@ def test_an_unreadable_cgroup_file_of_a_pod_process_gives_no_placement(tmp_path:
 
 
 def test_a_corrupt_dpkg_status_in_a_container_gives_null(tmp_path: Path) -> None:
-    root = damaged(tmp_path, "small-containers")
+    root = tree_copy(tmp_path, "small-containers")
     pod = next(i for i in probe(root, "small-containers")["redis"]["instances"] if i["pod"])
     status = root / f"proc/{pod['leader']}/root/var/lib/dpkg/status"
     status.write_text(
@@ -257,7 +259,7 @@ def test_a_corrupt_dpkg_status_in_a_container_gives_null(tmp_path: Path) -> None
 
 
 def test_a_corrupt_pg_version_falls_back_to_the_binary_and_says_so(tmp_path: Path) -> None:
-    root = damaged(tmp_path, "numa2-databases")
+    root = tree_copy(tmp_path, "numa2-databases")
     (root / "var/lib/postgresql/15/main/PG_VERSION").write_text("fifteen\n")
     first, _second = probe(root, "numa2-databases")["postgresql"]["instances"]
     assert first["version"] == "15"
@@ -384,3 +386,14 @@ def test_postgresql_and_redis_on_one_host_conflict_on_overcommit(bundled: Policy
     facts = parse_facts(collect(Tree(str(HOSTS / "numa2-databases"))), "numa2-databases")
     with pytest.raises(ConflictError, match=r"vm\.overcommit_memory.*postgresql.*redis"):
         plan(facts, bundled)
+
+
+@pytest.mark.parametrize("host", ["numa2-databases", "small-containers", "v1-databases"])
+def test_the_memory_facts_module_reports_the_same_workloads(tmp_path: Path, host: str) -> None:
+    """The real module in its own process, as Ansible runs it (root= a copy of the tree)."""
+    root = tree_copy(tmp_path, host)  # the module's arguments file is written beside the tree
+    result, stderr = run_on_tree("memory_facts", root, {}, timeout=120)
+    assert "Traceback" not in stderr
+    facts = result["ansible_facts"]["memtune"]
+    parse_facts(facts, host)
+    assert facts["workloads"] == collect(Tree(str(HOSTS / host)))["workloads"]
