@@ -32,6 +32,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tr
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import collect  # noqa: E402
 from memtune.engine.plan import plan  # noqa: E402
 from memtune.facts.model import HostFacts, Workload, parse_facts  # noqa: E402
+from memtune.facts.parts import WorkloadInstance  # noqa: E402
 from memtune.facts.synthetic import resize  # noqa: E402
 from memtune.policy.load import load_policy_set  # noqa: E402
 
@@ -57,6 +58,17 @@ WORKLOADS = (
 )
 
 
+def workload(name: str, pid: int) -> Workload:
+    """A detected workload as a schema-4 probe reports it: one instance, run by a unit of its name."""
+    unit = f"{name}.service"
+    instance = WorkloadInstance(
+        pids=[pid], leader=pid, cgroup=f"/system.slice/{unit}", cgroup_version=2, unit=unit,
+        unit_manager="system", container=None, pod=None, root=f"/proc/{pid}/root", data_dir=None,
+        version=None, evidence={},
+    )  # fmt: skip
+    return Workload(name=name, pids=[pid], evidence=[], version=None, instances=[instance])
+
+
 def fleet(size: int) -> list[tuple[str, HostFacts, dict[str, object]]]:
     """(name, facts, inputs) for ``size`` hosts, the same fleet for the same size."""
     rng = random.Random(20261126)
@@ -70,9 +82,7 @@ def fleet(size: int) -> list[tuple[str, HostFacts, dict[str, object]]]:
         nodes = rng.choice((1, 1, 2, 2, 4, 8)) if ram_kb > 8 * 1024 * 1024 else rng.choice((1, 2))
         facts = resize(template, ram_kb, nodes, kernel=rng.choice(KERNELS))
         names = rng.choice(WORKLOADS)
-        workloads = [
-            Workload(name=name, pids=[1000 + i], evidence=[], version=None) for i, name in enumerate(names)
-        ]
+        workloads = [workload(name, 1000 + i) for i, name in enumerate(names)]
         facts = facts.model_copy(update={"workloads": workloads})
         inputs: dict[str, object] = {}
         if "postgresql" in names:
