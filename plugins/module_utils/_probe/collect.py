@@ -26,7 +26,10 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host.procfs import 
 )
 from ansible_collections.memtune.fleet.plugins.module_utils._kinds import settings as _settings
 from ansible_collections.memtune.fleet.plugins.module_utils._probe import platform as _platform
-from ansible_collections.memtune.fleet.plugins.module_utils._probe.memtune_state import read_memtune_state
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.memtune_state import (
+    read_memtune_state,
+    running_units,
+)
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.numa import (
     HUGEPAGES_DIR,
     checked_meminfo,
@@ -205,6 +208,7 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
     keys = list(sysctl_keys)
     cgroup = _platform.detect_cgroup(tree, tree.read("/proc/self/mountinfo", optional=True))
     tuned = tuned_profile(tree)
+    found = detect_workloads(tree) if workloads else []
     facts = {
         "schema_version": SCHEMA_VERSION,
         "root": tree.root,
@@ -228,8 +232,8 @@ def collect(tree, sysctl_keys=MANAGED_SYSCTLS, workloads=True):
         },
         "pressure": parse_pressure(pressure_text) if pressure_text else None,
         "vmstat": vmstat_facts(tree.read("/proc/vmstat", optional=True)),
-        "workloads": detect_workloads(tree) if workloads else [],
-        "memtune": read_memtune_state(tree, cgroup["mount"]),
+        "workloads": found,
+        "memtune": read_memtune_state(tree, cgroup["mount"], running_units(found)),
     }
     for kind in SETTING_KINDS:
         facts[kind.kind] = _settings.probe(tree, kind)

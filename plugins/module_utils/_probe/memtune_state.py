@@ -90,15 +90,31 @@ def _runtime(tree, path):
     return found["limits"] if found["flavor"] else None
 
 
-def read_cgroups(tree, snapshot, mount):
+def running_units(workloads):
+    """{unit: its cgroup below the memory mount} of the workload instances a unit of the system manager
+    runs in its own cgroup: where the unit really is, whatever its ``Slice=``."""
+    found = {}
+    for workload in workloads:
+        for instance in workload.get("instances") or []:
+            unit, cgroup = instance.get("unit"), instance.get("cgroup") or ""
+            if unit and instance.get("unit_manager") == "system" and cgroup.rsplit("/", 1)[-1] == unit:
+                found[unit] = cgroup
+    return found
+
+
+def read_cgroups(tree, snapshot, mount, running=None):
     """[{unit, path, boot, runtime}] for every cgroup memtune manages: units with its drop-in (boot: the
-    drop-in's limits), raw paths from its snapshot (boot: None, they do not survive a reboot)."""
+    drop-in's limits), raw paths from its snapshot (boot: None, they do not survive a reboot). A unit's
+    cgroup is where a workload instance shows it runs (``running``: running_units), else where systemd
+    puts it by default (unit_cgroup)."""
     entries = []
+    running = running or {}
     for directory in tree.listdir(SYSTEMD_DIR):
         dropin = "%s/%s/%s" % (SYSTEMD_DIR, directory, DROPIN_NAME)
         if directory.endswith(".d") and tree.exists(dropin):
             unit = directory[: -len(".d")]
-            runtime = _runtime(tree, unit_cgroup(unit, mount)) if mount else None
+            path = mount + running[unit] if unit in running else unit_cgroup(unit, mount)
+            runtime = _runtime(tree, path) if mount else None
             entries.append({"unit": unit, "path": None, "boot": parse_dropin(tree.read(dropin) or ""),
                             "runtime": runtime})
     managed = _member(snapshot, "runtime", "cgroups", dict)
@@ -120,7 +136,7 @@ def read_bootloader(tree):
     return found
 
 
-def read_memtune_state(tree, cgroup_mount):
+def read_memtune_state(tree, cgroup_mount, running=None):
     snapshot, ledger = _ledger(tree)
     boot_conf = tree.read(BOOT_CONF, optional=True)
     return {
@@ -132,5 +148,5 @@ def read_memtune_state(tree, cgroup_mount):
         "owned_cmdline": [arg for arg in _member(snapshot, "owned", "kernel_cmdline", list)
                           if isinstance(arg, str)],
         "bootloader": read_bootloader(tree),
-        "cgroups": read_cgroups(tree, snapshot, cgroup_mount),
+        "cgroups": read_cgroups(tree, snapshot, cgroup_mount, running),
     }

@@ -16,6 +16,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._probe.memtune_state
 )
 from memtune.facts.model import parse_facts
 from tests.support.trees import collect_with
+from tests.support.workload_trees import proc
 
 NODE0_2M = "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"
 
@@ -112,3 +113,28 @@ def test_a_damaged_snapshot_is_a_warning() -> None:
     assert facts["memtune"]["ledger"]["path"] == "/var/lib/memtune/snapshot.json"
     assert facts["memtune"]["ledger"]["error"].startswith("not valid JSON")
     assert any("snapshot.json: not valid JSON" in warning for warning in facts["warnings"])
+
+
+def test_a_units_limits_are_read_where_its_workload_runs() -> None:
+    """A unit moved by Slice= (here postgresql.service in database.slice) is not where systemd puts units by
+    default: its limits in force are read from the cgroup its workload instance runs in (issue 18)."""
+    cgroup = "/database.slice/postgresql.service"
+    files, links = proc(
+        700, "postgres", ["/usr/lib/postgresql/15/bin/postgres", "-D", "/srv/pg"], f"0::{cgroup}\n"
+    )
+    files.update(
+        {
+            "/etc/systemd/system/postgresql.service.d/50-memtune.conf": "[Service]\nMemoryLow=1073741824\n",
+            f"/sys/fs/cgroup{cgroup}/memory.low": "1073741824\n",
+            f"/sys/fs/cgroup{cgroup}/memory.max": "max\n",
+        }
+    )
+    facts = collect_with("small", files=files, links=links)
+    [entry] = facts["memtune"]["cgroups"]
+    assert entry["unit"] == "postgresql.service"
+    assert entry["runtime"]["MemoryLow"] == 1073741824
+    # without the instance, the default place (system.slice) is read: nothing there
+    del files["/proc/700/comm"]
+    [entry] = collect_with("small", files=files, links=links)["memtune"]["cgroups"]
+    assert entry["runtime"] is None
+    parse_facts(facts)
