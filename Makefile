@@ -9,7 +9,7 @@ SANITY_DIR := build/sanity/ansible_collections/memtune/fleet
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 MATRIX_PYTHON ?= $(HOME)/.pyenv/versions/3.13.0/bin/python
 MATRIX_ANSIBLE_CORE ?= ansible-core>=2.21,<2.22
-APT_PACKAGES := numactl procps python3-venv rsync
+APT_PACKAGES := numactl procps python3-venv rpm rsync
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)
 export ANSIBLE_FORCE_COLOR ?= 0

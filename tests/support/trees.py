@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,11 @@ def sysctl_files(sources: dict[str, list[Entry]]) -> dict[str, str]:
 
 def collect_with(
     host: str,
-    files: dict[str, str] | None = None,
+    files: Mapping[str, str | bytes] | None = None,
     links: dict[str, str] | None = None,
     keys: tuple[str, ...] = (),
 ) -> Any:
-    """The probe's facts of captured ``host`` with ``files`` ({path: text}) and symbolic ``links``
+    """The probe's facts of captured ``host`` with ``files`` ({path: text or bytes}) and symbolic ``links``
     ({path: target}) added to a temporary copy of its tree; ``keys`` are probed besides memtune's."""
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / host
@@ -50,7 +51,10 @@ def collect_with(
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.is_symlink():
                 target.unlink()
-            target.write_text(text)
+            if isinstance(text, bytes):
+                target.write_bytes(text)
+            else:
+                target.write_text(text)
         for path, link_target in (links or {}).items():
             link = root / path.lstrip("/")
             link.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ trees (tests/fixtures/hosts), and the workloads the probe finds there (issue 18)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from memtune.facts.model import parse_facts
@@ -42,11 +43,13 @@ def proc(
 
 
 def workloads(
-    host: str, *processes: tuple[dict[str, str], dict[str, str]], extra: dict[str, str] | None = None
+    host: str,
+    *processes: tuple[dict[str, str], dict[str, str]],
+    extra: Mapping[str, str | bytes] | None = None,
 ) -> Any:
     """{name: workload} the probe finds on a copy of ``host`` with ``processes`` and the ``extra`` files
     added; the facts also pass the controller's model."""
-    merged_files = dict(extra or {})
+    merged_files: dict[str, str | bytes] = dict(extra or {})
     links: dict[str, str] = {}
     for process_files, process_links in processes:
         merged_files.update(process_files)

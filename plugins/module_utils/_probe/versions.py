@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A workload instance's version, from the files that say it, read through the instance's own root:
 PG_VERSION in PostgreSQL's data directory, the Elasticsearch/OpenSearch and Kafka jar names, the dpkg
-status file's package versions (MongoDB, Redis, MySQL/MariaDB, Elasticsearch), Oracle's component
-inventory (comps.xml of the home the binary runs from).
+status file's package versions (MongoDB, Redis, MySQL/MariaDB, Elasticsearch), where a root has no dpkg
+status file the RPM database's (rpm >= 4.16's ``rpmdb.sqlite``), Oracle's component inventory (comps.xml of
+the home the binary runs from).
 
 Files first. Only where none says it, and only for a binary of the host's own root, the binary's own
 ``--version`` (``run_version.py``: at most once per binary per probe, with a time limit). A version
@@ -14,6 +15,9 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import struct
+from urllib.parse import quote
 
 from ansible_collections.memtune.fleet.plugins.module_utils._probe import run_version
 
@@ -111,21 +115,213 @@ def dpkg_version(status, names):
     return None, "%s: none of %s installed" % (DPKG_STATUS, ", ".join(names))
 
 
+# workload -> RPM package names (exact), the server's own package first. RHEL 9 AppStream: redis,
+# mariadb-server, mysql-server; Fedora 41+ and RHEL 10: valkey (Redis's fork, its server binary is
+# valkey-server with a redis-server link), community-mysql-server (Fedora's MySQL); upstream repositories:
+# mongodb-org-server (repo.mongodb.org), percona-server-mongodb-server, MariaDB-server (MariaDB's yum
+# repository), mysql-community-server (repo.mysql.com), percona-server-server, elasticsearch
+# (artifacts.elastic.co), opensearch (artifacts.opensearch.org).
+RPM_PACKAGES = {
+    "mongodb": ("mongodb-org-server", "percona-server-mongodb-server"),
+    "redis": ("redis", "valkey"),
+    "mysql": (
+        "mariadb-server",
+        "MariaDB-server",
+        "mysql-server",
+        "community-mysql-server",
+        "mysql-community-server",
+        "percona-server-server",
+    ),
+    "elasticsearch": ("elasticsearch", "opensearch"),
+}
+# Where rpm keeps its database: /var/lib/rpm (RHEL 9, Amazon Linux 2023); Fedora 36+ keeps it in
+# /usr/lib/sysimage/rpm and links /var/lib/rpm there (an image may lack the link).
+RPM_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+RPMDB_SQLITE = "rpmdb.sqlite"
+_RPM_UNREAD = (
+    ("Packages", "a Berkeley DB database (rpm < 4.16: RHEL 7/8)"),
+    ("Packages.db", "an ndb database"),
+)
+MAX_RPMDB = 512 << 20  # bytes; a RHEL 9 server's rpmdb.sqlite is 10-60 MiB, a Fedora desktop's ~200 MiB
+MAX_HEADER = 16 << 20  # bytes of one package header (rpm's own limit is 256 MiB; a large package's ~2 MiB)
+MAX_HEADER_TAGS = 0xFFFF  # rpm's limit on a header's index entries
+MAX_STEPS = 2000  # progress-handler calls (each after 1000 SQLite VM instructions) per query
+MAX_ROWS = 8  # packages of one name looked at (several versions of one name: multilib, parallel installs)
+_TAG_NAME, _TAG_VERSION, _TAG_RELEASE, _TAG_EPOCH = 1000, 1001, 1002, 1003
+_TYPE_INT32, _TYPE_STRING = 4, 6
+
+
+class RpmdbError(Exception):
+    """An rpmdb.sqlite, or a header in it, that is not what rpm writes."""
+
+
+def rpm_header(blob):
+    """{tag: value} of NAME, VERSION, RELEASE (str) and EPOCH (int) of an rpm header blob as rpmdb.sqlite
+    stores it (rpm's header without the lead magic): il and dl (big-endian 32-bit counts), il index
+    entries of 16 bytes (tag, type, offset, count), then dl bytes of data. Raises RpmdbError."""
+    if not isinstance(blob, bytes) or len(blob) < 8:
+        raise RpmdbError("a header shorter than 8 bytes")
+    index_length, data_length = struct.unpack_from(">II", blob)
+    if not 1 <= index_length <= MAX_HEADER_TAGS:
+        raise RpmdbError("a header with %d index entries" % index_length)
+    start = 8 + 16 * index_length
+    if start + data_length > len(blob):
+        raise RpmdbError("a header of %d bytes that says it holds %d" % (len(blob), start + data_length))
+    data = blob[start : start + data_length]
+    found = {}
+    for entry in range(index_length):
+        tag, kind, offset, count = struct.unpack_from(">IIII", blob, 8 + 16 * entry)
+        if tag not in (_TAG_NAME, _TAG_VERSION, _TAG_RELEASE, _TAG_EPOCH) or tag in found:
+            continue
+        if tag == _TAG_EPOCH:
+            if kind != _TYPE_INT32 or count < 1 or offset % 4 or offset + 4 > data_length:
+                raise RpmdbError("an EPOCH entry of type %d at %d" % (kind, offset))
+            found[tag] = struct.unpack_from(">I", data, offset)[0]
+            continue
+        end = data.find(b"\0", offset, offset + 256) if kind == _TYPE_STRING and offset < data_length else -1
+        if end < 0:
+            raise RpmdbError(
+                "tag %d is not a string of at most 255 bytes (type %d at %d)" % (tag, kind, offset)
+            )
+        found[tag] = data[offset:end].decode("ascii", "replace")
+    return found
+
+
+def _rpm_query(path, names):
+    """(name, header fields) of the first of ``names`` the database at ``path`` holds, or None. Opened
+    read-only and immutable (no lock, no journal, nothing written next to it: the root is a container's or
+    a captured tree's), every query bounded by SQLite's progress handler."""
+    import sqlite3  # not every Python has it (a minimal build): the caller says so
+
+    steps = [0]
+
+    def progress():
+        steps[0] += 1
+        return 1 if steps[0] > MAX_STEPS else 0
+
+    connection = sqlite3.connect("file:%s?mode=ro&immutable=1" % quote(path), uri=True, timeout=0)
+    try:
+        connection.set_progress_handler(progress, 1000)
+        for name in names:
+            steps[0] = 0
+            rows = connection.execute(
+                "SELECT length(p.blob), CASE WHEN length(p.blob) <= ? THEN p.blob END FROM Name AS n"
+                " JOIN Packages AS p ON p.hnum = n.hnum WHERE n.key = ? ORDER BY p.hnum LIMIT ?",
+                (MAX_HEADER, name, MAX_ROWS),
+            ).fetchall()
+            for length, blob in rows:
+                if blob is None:
+                    raise RpmdbError(
+                        "package %s has a header of %s bytes (at most %d read)" % (name, length, MAX_HEADER)
+                    )
+                header = rpm_header(blob)
+                if header.get(_TAG_NAME) != name:
+                    raise RpmdbError(
+                        "the Name index's %s leads to a header of %r" % (name, header.get(_TAG_NAME))
+                    )
+                return name, header
+        return None
+    finally:
+        connection.close()
+
+
+def rpm_version(root, names):
+    """(version, evidence) of the first of ``names`` the RPM database of ``root`` (a Tree) holds, and the
+    database's identity (None when nothing was read). Never raises for what the files hold."""
+    tried = []
+    for directory in RPM_DIRS:
+        sqlite_path = "%s/%s" % (directory, RPMDB_SQLITE)
+        try:
+            real = root.path(sqlite_path)
+            info = os.stat(real)
+        except (OSError, ValueError):
+            info = None
+        if info is not None:
+            return _rpm_answer(sqlite_path, real, info, names, root.live), (info.st_ino, info.st_size, info.st_mtime_ns)
+        for name, what in _RPM_UNREAD:
+            other = "%s/%s" % (directory, name)
+            try:
+                present = os.path.lexists(root.path(other))
+            except (OSError, ValueError):
+                present = False
+            if present:
+                return (None, "%s is %s: not read" % (other, what)), None
+        tried.append(sqlite_path)
+    return (None, "no RPM database (%s)" % ", ".join(tried)), None
+
+
+def _rpm_answer(path, real, info, names, live):
+    if not stat.S_ISREG(info.st_mode):
+        return None, "%s is not a regular file: not read" % path
+    try:
+        import sqlite3
+    except ImportError as exc:
+        return None, "%s not read: this Python has no sqlite3 (%s)" % (path, exc)
+    # SQLite opens the file this descriptor holds (/proc/self/fd/N): what was checked is what is read,
+    # even when the root's owner swaps the file for a FIFO or a link in between.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if live else os.O_NOFOLLOW)
+    try:
+        handle = os.open(real, flags)
+    except OSError as exc:
+        return None, "%s not read: %s" % (path, exc.strerror)
+    try:
+        held = os.fstat(handle)
+        if not stat.S_ISREG(held.st_mode):
+            return None, "%s is not a regular file: not read" % path
+        if held.st_size > MAX_RPMDB:
+            return None, "%s is larger than %d bytes: not read" % (path, MAX_RPMDB)
+        found = _rpm_query("/proc/self/fd/%d" % handle, names)
+    except (sqlite3.Error, RpmdbError, struct.error, ValueError, OverflowError) as exc:
+        return None, "%s not read: %s" % (path, exc)
+    finally:
+        os.close(handle)
+    if found is None:
+        return None, "%s: none of %s installed" % (path, ", ".join(names))
+    name, header = found
+    version, release = header.get(_TAG_VERSION, ""), header.get(_TAG_RELEASE, "")
+    epoch = header.get(_TAG_EPOCH)
+    said = "%s%s-%s" % ("%d:" % epoch if epoch is not None else "", version, release)
+    if not _UPSTREAM.fullmatch(version):
+        return None, "%s: package %s has no valid Version (%r)" % (path, name, version[:40])
+    return version, "%s: %s %s" % (path, name, said[:80])
+
+
 # workload -> the variable its official container image sets to the version it was built from
 IMAGE_VARIABLES = {"redis": "REDIS_VERSION"}
 
 
 class DpkgAnswers:
-    """One probe's dpkg answers, kept by the status file's identity (inode, size, mtime): the host's
+    """One probe's package answers, kept by the status file's identity (inode, size, mtime): the host's
     processes share one file, and containers of one image share the image layer's (overlayfs shows the
     lower file's inode). At most MAX_FILES distinct files are read in one probe (about 0.5 ms each for
-    a 400 kB file): the probe's time stays bounded on a node running many images."""
+    a 400 kB file): the probe's time stays bounded on a node running many images. A root without a dpkg
+    status file is asked its RPM database, kept and bounded the same way (MAX_FILES databases)."""
 
     MAX_FILES = 32
 
     def __init__(self):
         self.answers = {}
         self.files = 0
+        self.rpm_answers = {}
+        self.rpm_files = 0
+
+    def rpm(self, root, workload):
+        """(version, evidence) from the RPM database of ``root``."""
+        names = RPM_PACKAGES[workload]
+        key = None
+        for directory in RPM_DIRS:
+            key = _file_key(root, "%s/%s" % (directory, RPMDB_SQLITE))
+            if key is not None:
+                break
+        if key is not None and (key, workload) in self.rpm_answers:
+            return self.rpm_answers[key, workload]
+        if key is not None and self.rpm_files >= self.MAX_FILES:
+            return None, "RPM database not read: %d already read in this probe" % self.rpm_files
+        answer, read_key = rpm_version(root, names)
+        if read_key is not None:
+            self.rpm_files += 1
+            self.rpm_answers[read_key, workload] = answer
+        return answer
 
     def version(self, root, workload):
         key = _file_key(root, DPKG_STATUS)
@@ -135,7 +331,11 @@ class DpkgAnswers:
             return None, "%s not read: %d status files already read in this probe" % (DPKG_STATUS, self.files)
         status = root.read(DPKG_STATUS, optional=True) if root is not None else None
         if status is None:
-            return None, "%s not readable in the instance's root" % DPKG_STATUS
+            absent = "%s not readable in the instance's root" % DPKG_STATUS
+            if root is None:
+                return None, absent
+            found, why = self.rpm(root, workload)
+            return found, "%s; %s" % (absent, why)
         self.files += 1
         answer = dpkg_version(status, PACKAGES[workload])
         if key is not None:

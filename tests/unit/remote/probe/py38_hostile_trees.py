@@ -1,7 +1,8 @@
 """The probe under the target-side Python (3.8, the oldest memory_facts supports), standard library only:
 every captured tree, then copies of one with the hostile changes of issue 14 class 6. Run by
-test_probe_under_python38 in test_confined_probe.py (pytest is not installed for 3.8); by hand:
-    ~/.pyenv/versions/3.8.18/bin/python tests/unit/remote/probe/py38_hostile_trees.py
+test_probe_under_python38 in test_confined_probe.py (pytest is not installed for 3.8), with the path of a
+real rpmdb.sqlite (Debian's rpm wrote it: tests/support/rpm_db.py) for the RPM cases; by hand:
+    ~/.pyenv/versions/3.8.18/bin/python tests/unit/remote/probe/py38_hostile_trees.py [rpmdb.sqlite]
 Prints one line per tree and exits non-zero on the first expectation that fails."""
 
 import json
@@ -67,6 +68,60 @@ def redis_linked_out(root, outside):
     write(os.path.dirname(outside), "dpkg-status", REDIS_STATUS)
     target = ("link", os.path.join(os.path.dirname(outside), "dpkg-status"))
     process(root, 3100, ["redis-server"], POD, {"root/var/lib/dpkg/status": target})
+
+
+def mongod_with_rpmdb(root, change):
+    """A mongod in a pod whose root has no dpkg status; ``change(path)`` puts its rpmdb.sqlite there."""
+    process(root, 3200, ["mongod"], POD, {})
+    path = os.path.join(root, "proc/3200/root/var/lib/rpm/rpmdb.sqlite")
+    os.makedirs(os.path.dirname(path))
+    change(path)
+
+
+def rpm_cases(rpmdb, outside):
+    """The RPM database cases (issue 18), with ``rpmdb`` a real database that holds mongodb-org-server
+    1:8.0.4; none when no database was given."""
+    if rpmdb is None:
+        return []
+    with open(rpmdb, "rb") as handle:
+        data = handle.read()
+
+    def put(payload):
+        return lambda path: open(path, "wb").write(payload)
+
+    def version(facts):
+        return instance(facts, "mongodb")["version"], instance(facts, "mongodb")["evidence"]["version"]
+
+    return [
+        (
+            "a container's rpmdb.sqlite",
+            lambda r: mongod_with_rpmdb(r, put(data)),
+            lambda f: version(f)[0] == "8.0.4",
+        ),
+        (
+            "a truncated rpmdb.sqlite",
+            lambda r: mongod_with_rpmdb(r, put(data[:8192])),
+            lambda f: version(f)[0] is None and "rpmdb.sqlite not read: " in version(f)[1],
+        ),
+        (
+            "an rpmdb.sqlite that is a FIFO",  # SQLite would wait on it for ever
+            lambda r: mongod_with_rpmdb(r, os.mkfifo),
+            lambda f: version(f)[0] is None and "rpmdb.sqlite is not a regular file" in version(f)[1],
+        ),
+        (
+            "a huge rpmdb.sqlite",
+            lambda r: mongod_with_rpmdb(r, lambda path: (put(data)(path), os.truncate(path, 1 << 30))),
+            lambda f: version(f)[0] is None and "rpmdb.sqlite is larger than" in version(f)[1],
+        ),
+        (
+            "a container's rpmdb.sqlite linked outside its root",
+            lambda r: (
+                put(data)(outside + ".sqlite"),
+                mongod_with_rpmdb(r, lambda path: os.symlink(outside + ".sqlite", path)),
+            ),
+            lambda f: version(f)[0] is None,
+        ),
+    ]
 
 
 def hostile(root, outside):
@@ -146,6 +201,7 @@ def hostile(root, outside):
 
 
 def main():
+    rpmdb = sys.argv[1] if len(sys.argv) > 1 else None
     count = 0
     for host in sorted(os.listdir(HOSTS)):
         facts = collect(Tree(os.path.join(HOSTS, host)))
@@ -157,7 +213,8 @@ def main():
     try:
         outside = os.path.join(work, "secret")
         write(work, "secret", "4242\n")
-        for index, (what, damage, check) in enumerate(hostile(os.path.join(HOSTS, "numa2"), outside)):
+        cases = hostile(os.path.join(HOSTS, "numa2"), outside) + rpm_cases(rpmdb, outside)
+        for index, (what, damage, check) in enumerate(cases):
             root = os.path.join(work, f"host{index}")
             shutil.copytree(os.path.join(HOSTS, "numa2"), root, symlinks=True)
             damage(root)

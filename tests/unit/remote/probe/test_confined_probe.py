@@ -266,11 +266,15 @@ PY38 = sorted(Path.home().glob(".pyenv/versions/3.8.*/bin/python"))
 
 
 @pytest.mark.skipif(not PY38, reason="no Python 3.8 under ~/.pyenv (the oldest target-side Python)")
-def test_probe_under_python38() -> None:
-    """The collector on every captured tree and on hostile copies (workload instances in a pod included),
-    under Python 3.8 (no pytest there)."""
+def test_probe_under_python38(rpmdb: bytes, tmp_path: Path) -> None:
+    """The collector on every captured tree and on hostile copies (workload instances in a pod included,
+    and a real RPM database), under Python 3.8 (no pytest there)."""
     script = Path(__file__).with_name("py38_hostile_trees.py")
-    done = subprocess.run([str(PY38[-1]), str(script)], capture_output=True, text=True, timeout=300)
+    database = tmp_path / "rpmdb.sqlite"
+    database.write_bytes(rpmdb)
+    done = subprocess.run(
+        [str(PY38[-1]), str(script), str(database)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    probed = len(HOSTS) + 11  # every captured tree, then the hostile copies of numa2
+    probed = len(HOSTS) + 16  # every captured tree, then the hostile copies of numa2 (5 with an rpmdb)
     assert "python 3.8." in done.stdout and f" {probed} trees probed" in done.stdout, done.stdout

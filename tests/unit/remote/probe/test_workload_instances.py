@@ -315,7 +315,8 @@ def test_an_absolute_link_in_a_containers_root_stays_in_that_root() -> None:
     [redis] = facts["workloads"][0]["instances"]
     assert redis["version"] is None
     assert redis["evidence"]["version"] == (
-        "/var/lib/dpkg/status not readable in the instance's root; no REDIS_VERSION in the environment"
+        "/var/lib/dpkg/status not readable in the instance's root; no RPM database "
+        "(/var/lib/rpm/rpmdb.sqlite, /usr/lib/sysimage/rpm/rpmdb.sqlite); no REDIS_VERSION in the environment"
     )
 
 

@@ -1,8 +1,15 @@
 """Workload versions from files (issue 18, host side), read through each instance's root: PG_VERSION, jar
-names, the dpkg status file, Oracle's comps.xml, an image's REDIS_VERSION; corrupt files give null and say
-what they held. Never a binary run."""
+names, the dpkg status file, the RPM database (a real one, written by Debian's rpm), Oracle's comps.xml,
+an image's REDIS_VERSION; corrupt files give null and say what they held. Never a binary run."""
 
 from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +17,9 @@ from ansible_collections.memtune.fleet.plugins.module_utils._probe.versions impo
     PACKAGES,
     DpkgAnswers,
     dpkg_version,
+    rpm_header,
 )
+from tests.support import rpm_db
 from tests.support.trees import collect_with
 from tests.support.workload_trees import DOCKER_ID, REDIS_DPKG, proc, workloads
 
@@ -214,3 +223,197 @@ def test_dpkg_status_files_read_in_one_probe_are_bounded() -> None:
         f"/var/lib/dpkg/status not read: {DpkgAnswers.MAX_FILES} status files already read in this probe; "
         "no REDIS_VERSION in the environment"
     )
+
+
+# --- The RPM database (rpm >= 4.16's rpmdb.sqlite), where a root has no dpkg status file -----------------
+
+RPMDB = "/var/lib/rpm/rpmdb.sqlite"
+NO_DPKG = "/var/lib/dpkg/status not readable in the instance's root"
+
+
+@pytest.mark.parametrize(
+    ("comm", "argv", "name", "version", "said"),
+    [
+        ("redis-server", ["redis-server *:6379"], "redis", "7.2.4", "redis 7.2.4-1.el9"),
+        ("mongod", ["/usr/bin/mongod"], "mongodb", "8.0.4", "mongodb-org-server 1:8.0.4-1.el9"),
+        ("mariadbd", ["/usr/sbin/mariadbd"], "mysql", "10.11.6", "mariadb-server 3:10.11.6-1.fc40"),
+    ],
+)
+def test_versions_from_the_rpm_database_of_the_instances_root(
+    rpmdb: bytes, *, comm: str, argv: list[str], name: str, version: str, said: str
+) -> None:
+    host = workloads("numa2", proc(800, comm, argv, "0::/system.slice/x.service\n"), extra={RPMDB: rpmdb})
+    files, links = proc(801, comm, argv, f"0::/docker/{DOCKER_ID}\n", root=None)
+    files[f"/proc/801/root{RPMDB}"] = rpmdb  # type: ignore[assignment]  # bytes: collect_with writes them
+    container = collect_with("numa2", files, links)["workloads"]
+    for instance in (host[name]["instances"][0], container[0]["instances"][0]):
+        # the epoch is said in the evidence, not in the version
+        assert (instance["version"], instance["evidence"]["version"]) == (
+            version,
+            f"{NO_DPKG}; {RPMDB}: {said}",
+        )
+
+
+def test_a_package_the_rpm_database_does_not_hold(rpmdb: bytes) -> None:
+    found = workloads(
+        "numa2",
+        proc(800, "java", ["java", "org.opensearch.bootstrap.OpenSearch"], None),
+        extra={RPMDB: rpmdb},
+    )
+    [instance] = found["elasticsearch"]["instances"]
+    assert (instance["version"], instance["evidence"]["version"]) == (
+        None,
+        f"no <product>-<version>.jar in the home's lib/; {NO_DPKG}; "
+        f"{RPMDB}: none of elasticsearch, opensearch installed",
+    )
+
+
+def test_a_dpkg_status_file_wins_over_the_rpm_database(rpmdb: bytes) -> None:
+    found = workloads(
+        "numa2",
+        proc(800, "redis-server", ["redis-server"], None),
+        extra={RPMDB: rpmdb, "/var/lib/dpkg/status": REDIS_DPKG},
+    )
+    [instance] = found["redis"]["instances"]
+    assert (instance["version"], instance["evidence"]["version"]) == (
+        "7.0.15",
+        "/var/lib/dpkg/status: redis-server 5:7.0.15-1~deb12u1",
+    )
+
+
+def _altered(rpmdb: bytes, tmp_path: Path, *sql: str) -> bytes:
+    """A copy of ``rpmdb`` changed by ``sql``: what a hostile image could ship."""
+    path = tmp_path / "rpmdb.sqlite"
+    path.write_bytes(rpmdb)
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        for statement in sql:
+            connection.execute(statement)
+        connection.commit()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda db, tmp: db[:8192], "database disk image is malformed"),
+        (lambda db, tmp: random.Random(18).randbytes(len(db)), "file is not a database"),
+        (lambda db, tmp: b"", "no such table: Name"),
+        (
+            lambda db, tmp: _altered(db, tmp, "UPDATE Packages SET blob = substr(blob, 1, 100)"),
+            "a header of 100 bytes that says it holds",
+        ),
+        (
+            lambda db, tmp: _altered(db, tmp, "UPDATE Packages SET blob = x'00010000000000ff'"),
+            "a header with 65536 index entries",
+        ),
+        (
+            lambda db, tmp: _altered(db, tmp, "UPDATE Packages SET blob = 'a text, not a blob'"),
+            "a header shorter than 8 bytes",
+        ),
+        (
+            lambda db, tmp: _altered(
+                db,
+                tmp,
+                "UPDATE Name SET hnum = (SELECT hnum FROM Name WHERE key = 'mariadb-server')"
+                " WHERE key = 'redis'",
+            ),
+            "the Name index's redis leads to a header of 'mariadb-server'",
+        ),
+        (
+            lambda db, tmp: _altered(
+                db,
+                tmp,
+                "DROP INDEX Name_key_idx",
+                "ALTER TABLE Name RENAME TO Names",
+                # a query that never ends: the progress handler stops it
+                "CREATE VIEW Name AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
+                " SELECT 'redis' AS key, x AS hnum, 0 AS idx FROM c WHERE x < 0",
+            ),
+            "interrupted",
+        ),
+    ],
+    ids=["truncated", "random", "empty", "header-truncated", "header-index", "text", "index-lies", "endless"],
+)
+def test_a_corrupt_or_hostile_rpm_database_gives_null_and_says_why(
+    rpmdb: bytes, tmp_path: Path, change: Callable[[bytes, Path], bytes], why: str
+) -> None:
+    found = workloads(
+        "numa2", proc(800, "redis-server", ["redis-server"], None), extra={RPMDB: change(rpmdb, tmp_path)}
+    )
+    [instance] = found["redis"]["instances"]
+    assert instance["version"] is None
+    assert instance["evidence"]["version"].startswith(f"{NO_DPKG}; {RPMDB} not read: ")
+    assert why in instance["evidence"]["version"]
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("Packages", "a Berkeley DB database (rpm < 4.16: RHEL 7/8)"), ("Packages.db", "an ndb database")],
+)
+def test_rpm_databases_of_other_backends_are_named_not_read(name: str, what: str) -> None:
+    # Berkeley DB's hash magic 0x00061561 at offset 12, as an RHEL 8 Packages file begins
+    packages = b"\0" * 12 + bytes.fromhex("61150600") + b"\0" * 4080
+    found = workloads(
+        "numa2", proc(800, "redis-server", ["redis-server"], None), extra={f"/var/lib/rpm/{name}": packages}
+    )
+    [instance] = found["redis"]["instances"]
+    assert (instance["version"], instance["evidence"]["version"]) == (
+        None,
+        f"{NO_DPKG}; /var/lib/rpm/{name} is {what}: not read; no REDIS_VERSION in the environment",
+    )
+
+
+def test_fedoras_sysimage_database_is_read(rpmdb: bytes) -> None:
+    found = workloads(
+        "numa2",
+        proc(800, "mongod", ["mongod"], None),
+        extra={"/usr/lib/sysimage/rpm/rpmdb.sqlite": rpmdb},
+    )
+    [instance] = found["mongodb"]["instances"]
+    assert (instance["version"], instance["evidence"]["version"]) == (
+        "8.0.4",
+        f"{NO_DPKG}; /usr/lib/sysimage/rpm/rpmdb.sqlite: mongodb-org-server 1:8.0.4-1.el9",
+    )
+
+
+def test_without_sqlite3_the_version_is_null_with_that_reason(
+    rpmdb: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sqlite3", None)  # a Python built without it: import fails
+    found = workloads("numa2", proc(800, "mongod", ["mongod"], None), extra={RPMDB: rpmdb})
+    [instance] = found["mongodb"]["instances"]
+    assert instance["version"] is None
+    assert instance["evidence"]["version"].startswith(
+        f"{NO_DPKG}; {RPMDB} not read: this Python has no sqlite3"
+    )
+
+
+def test_rpm_databases_read_in_one_probe_are_bounded_and_shared_ones_read_once(rpmdb: bytes) -> None:
+    files: dict[str, str | bytes] = {}
+    links: dict[str, str] = {}
+    count = DpkgAnswers.MAX_FILES + 2
+    for n in range(count):  # each container its own image: distinct databases (another mtime each)
+        process_files, process_links = proc(
+            6000 + n, "redis-server", ["redis-server"], f"0::/docker/{n:064x}\n", root=None
+        )
+        files.update(process_files)
+        links.update(process_links)
+        files[f"/proc/{6000 + n}/root{RPMDB}"] = rpmdb + b"\0" * n
+    [redis] = collect_with("numa2", files, links)["workloads"]
+    versions = [instance["version"] for instance in redis["instances"]]
+    assert versions == ["7.2.4"] * DpkgAnswers.MAX_FILES + [None, None]
+    assert redis["instances"][-1]["evidence"]["version"] == (
+        f"{NO_DPKG}; RPM database not read: {DpkgAnswers.MAX_FILES} already read in this probe; "
+        "no REDIS_VERSION in the environment"
+    )
+
+
+def test_rpm_header_reads_rpms_own_header(rpmdb: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "rpmdb.sqlite"
+    path.write_bytes(rpmdb)
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        blobs = [row[0] for row in connection.execute("SELECT blob FROM Packages ORDER BY hnum")]
+    assert sorted((rpm_header(blob) for blob in blobs), key=lambda header: str(header[1000])) == [
+        {1000: name, 1001: version, 1002: release, **({1003: epoch} if epoch is not None else {})}
+        for name, epoch, version, release in sorted(rpm_db.PACKAGES)
+    ]
