@@ -213,7 +213,9 @@ ansible_facts:
             containerd, cri-o, podman, lxc, or null where a cgroupfs path does not name it; C(id)), C(pod)
             (C(uid), C(qos) Guaranteed, Burstable or BestEffort), C(root) (C(/proc/<pid>/root), through which
             its files are read), C(data_dir) (PostgreSQL's C(-D)), C(version) (from files: PG_VERSION, jar
-            names, the dpkg status file, Oracle's comps.xml; where none says it, the binary's own C(--version) for
+            names, the dpkg status file, where a root has none the RPM database (rpm 4.16+'s
+            C(/var/lib/rpm/rpmdb.sqlite) or C(/usr/lib/sysimage/rpm/rpmdb.sqlite), read-only; Berkeley DB
+            and ndb databases are named, not read), Oracle's comps.xml; where none says it, the binary's own C(--version) for
             MongoDB, Redis, MySQL/MariaDB and PostgreSQL, only on the live host, only for a root-owned binary of
             the host's own root (never a container's), one binary per probe, 2 s at most) and
             C(evidence) (field to why). A process that exits while it is read is in no instance; at most 256 instances of a workload are

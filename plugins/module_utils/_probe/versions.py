@@ -237,7 +237,8 @@ def rpm_version(root, names):
         except (OSError, ValueError):
             info = None
         if info is not None:
-            return _rpm_answer(sqlite_path, real, info, names, root.live), (info.st_ino, info.st_size, info.st_mtime_ns)
+            key = (info.st_ino, info.st_size, info.st_mtime_ns)
+            return _rpm_answer(sqlite_path, real, info, names, root.live), key
         for name, what in _RPM_UNREAD:
             other = "%s/%s" % (directory, name)
             try:

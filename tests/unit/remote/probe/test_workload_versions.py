@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.versions import (
     PACKAGES,
+    RPM_PACKAGES,
     DpkgAnswers,
     dpkg_version,
     rpm_header,
+    rpm_version,
 )
 from tests.support import rpm_db
 from tests.support.trees import collect_with
@@ -417,3 +420,15 @@ def test_rpm_header_reads_rpms_own_header(rpmdb: bytes, tmp_path: Path) -> None:
         {1000: name, 1001: version, 1002: release, **({1003: epoch} if epoch is not None else {})}
         for name, epoch, version, release in sorted(rpm_db.PACKAGES)
     ]
+
+
+def test_reading_the_rpm_database_writes_nothing_next_to_it(rpmdb: bytes, tmp_path: Path) -> None:
+    database = tmp_path / "root/var/lib/rpm/rpmdb.sqlite"
+    database.parent.mkdir(parents=True)
+    database.write_bytes(rpmdb)
+    before = database.stat().st_mtime_ns
+    answer, key = rpm_version(Tree(str(tmp_path / "root")), RPM_PACKAGES["mongodb"])
+    assert answer == ("8.0.4", f"{RPMDB}: mongodb-org-server 1:8.0.4-1.el9")
+    assert key is not None
+    assert sorted(path.name for path in database.parent.iterdir()) == ["rpmdb.sqlite"]  # no -shm, -journal
+    assert (database.read_bytes(), database.stat().st_mtime_ns) == (rpmdb, before)
