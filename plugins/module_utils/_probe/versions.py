@@ -142,8 +142,11 @@ _RPM_UNREAD = (
     ("Packages", "a Berkeley DB database (rpm < 4.16: RHEL 7/8)"),
     ("Packages.db", "an ndb database"),
 )
-MAX_RPMDB = 512 << 20  # bytes; a RHEL 9 server's rpmdb.sqlite is 10-60 MiB, a Fedora desktop's ~200 MiB
-MAX_HEADER = 16 << 20  # bytes of one package header (rpm's own limit is 256 MiB; a large package's ~2 MiB)
+# Sanity bounds, not measured on real hosts: SQLite reads only the pages a lookup needs, so the file's
+# size costs no memory; a database past 512 MiB is taken as not rpm's. One header of 16 MiB is far above
+# what a package's file list makes (rpm's own limit is 256 MiB) and is the most one lookup holds.
+MAX_RPMDB = 512 << 20
+MAX_HEADER = 16 << 20
 MAX_HEADER_TAGS = 0xFFFF  # rpm's limit on a header's index entries
 MAX_STEPS = 2000  # progress-handler calls (each after 1000 SQLite VM instructions) per query
 MAX_ROWS = 8  # packages of one name looked at (several versions of one name: multilib, parallel installs)
