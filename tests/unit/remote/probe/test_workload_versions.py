@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -23,7 +24,8 @@ from ansible_collections.memtune.fleet.plugins.module_utils._probe.versions impo
     rpm_version,
 )
 from tests.support import rpm_db
-from tests.support.trees import collect_with
+from tests.support.modules import run_on_tree
+from tests.support.trees import HOSTS, collect_with
 from tests.support.workload_trees import DOCKER_ID, REDIS_DPKG, proc, workloads
 
 
@@ -432,3 +434,23 @@ def test_reading_the_rpm_database_writes_nothing_next_to_it(rpmdb: bytes, tmp_pa
     assert key is not None
     assert sorted(path.name for path in database.parent.iterdir()) == ["rpmdb.sqlite"]  # no -shm, -journal
     assert (database.read_bytes(), database.stat().st_mtime_ns) == (rpmdb, before)
+
+
+def test_the_memory_facts_module_reads_a_containers_rpm_database(rpmdb: bytes, tmp_path: Path) -> None:
+    """The real module in its own process, as Ansible runs it (root= a copy of numa2 with a mongod in a
+    Docker container whose root holds the database rpm wrote)."""
+    root = tmp_path / "numa2"
+    shutil.copytree(HOSTS / "numa2", root, symlinks=True)
+    files, _links = proc(900, "mongod", ["/usr/bin/mongod"], f"0::/docker/{DOCKER_ID}\n", root=None)
+    for path, text in files.items():
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_text(text)
+    (root / f"proc/900/root{RPMDB}").parent.mkdir(parents=True)
+    (root / f"proc/900/root{RPMDB}").write_bytes(rpmdb)
+    result, stderr = run_on_tree("memory_facts", root, {}, timeout=120)
+    assert "Traceback" not in stderr
+    [mongo] = result["ansible_facts"]["memtune"]["workloads"]
+    assert (mongo["version"], mongo["instances"][0]["evidence"]["version"]) == (
+        "8.0.4",
+        f"{NO_DPKG}; {RPMDB}: mongodb-org-server 1:8.0.4-1.el9",
+    )
