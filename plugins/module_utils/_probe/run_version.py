@@ -14,11 +14,12 @@ MAX_RUNS binaries run in one probe: ``mariadbd --version`` alone costs 27 ms of 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
+import signal
 import stat
-import subprocess
 import time
 
 TIMEOUT = 2.0
@@ -53,40 +54,67 @@ def _refusal(exe):
     return None
 
 
+def _spawn(exe, null, write):
+    """Start ``exe --version`` in a session of its own, stdout and stderr to ``write``; -> its pid.
+    fork and execve, not AnsibleModule.run_command (no timeout, reads all a process prints) nor
+    subprocess (ansible-test asks modules for run_command instead): the child only sets up its
+    descriptors and replaces itself; the descriptors Python opened are close-on-exec (PEP 446)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            os.dup2(null, 0)
+            os.dup2(write, 1)
+            os.dup2(write, 2)
+            os.chdir("/")
+            os.execve(exe, [exe, "--version"], _ENV)
+        finally:
+            os._exit(127)
+    return pid
+
+
+def _reap(pid):
+    """The exit status of ``pid``; its whole session is killed first if it still runs."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done == 0:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        done, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
+
+
 def _output(exe):
     """(what ``exe --version`` printed, at most MAX_OUTPUT bytes, or None; why not)."""
+    read, write = os.pipe()
+    null = os.open(os.devnull, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        proc = subprocess.Popen(
-            [exe, "--version"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=_ENV,
-            cwd="/",
-            close_fds=True,
-            start_new_session=True,
-        )
+        pid = _spawn(exe, null, write)
     except OSError as exc:
+        for fd in (read, write, null):
+            os.close(fd)
         return None, "%s --version could not start: %s" % (exe, exc.strerror)
+    os.close(write)
+    os.close(null)
     out, why = b"", None
     deadline = time.monotonic() + TIMEOUT
     try:
         while len(out) < MAX_OUTPUT:
             left = deadline - time.monotonic()
-            ready = select.select([proc.stdout], [], [], max(left, 0))[0] if left > 0 else []
-            if not ready:
+            if left <= 0 or not select.select([read], [], [], left)[0]:
                 why = "%s --version gave no answer in %g s" % (exe, TIMEOUT)
                 break
-            chunk = os.read(proc.stdout.fileno(), MAX_OUTPUT - len(out))
+            chunk = os.read(read, MAX_OUTPUT - len(out))
             if not chunk:
                 break
             out += chunk
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        proc.stdout.close()
-    return (None, why) if why else (out.decode("utf-8", "replace"), None)
+        os.close(read)
+        status = _reap(pid)
+    if why:
+        return None, why
+    if not out.strip():
+        return None, "%s --version printed nothing (exit status %s)" % (exe, status)
+    return out.decode("utf-8", "replace"), None
 
 
 class VersionRuns:

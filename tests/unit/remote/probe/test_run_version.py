@@ -79,6 +79,28 @@ def test_a_binary_that_does_not_answer_is_killed(tmp_path: Path, monkeypatch: py
         os.kill(pid, 0)  # killed and reaped
 
 
+def test_what_a_binary_started_is_killed_with_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_version, "TIMEOUT", 0.5)
+    pidfile = tmp_path / "pid"
+    exe = script(tmp_path, "mongod", f"sleep 60 &\necho $! > {pidfile}\nwait\n")
+    assert VersionRuns().version("mongodb", exe)[0] is None
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{child}").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the binary's own child outlived it"
+        time.sleep(0.01)
+
+
+def test_a_binary_the_kernel_cannot_run_says_so(tmp_path: Path) -> None:
+    exe = tmp_path / "redis-server"
+    exe.write_bytes(b"\x7fELF not really")
+    exe.chmod(0o755)
+    assert VersionRuns().version("redis", str(exe)) == (
+        None,
+        f"{exe} --version printed nothing (exit status 127)",
+    )
+
+
 def test_what_a_binary_prints_is_read_up_to_a_bound(tmp_path: Path) -> None:
     exe = script(tmp_path, "redis-server", "exec yes 'no version here'\n")
     found, evidence = VersionRuns().version("redis", exe)
