@@ -22,6 +22,7 @@ import re
 
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.collect import MANAGED_SYSCTLS, collect
+from ansible_collections.memtune.fleet.plugins.module_utils._probe.placement import contained
 
 MISSING = "<missing>"
 _SELECT = re.compile(r"^([^\[]*)\[(?:(\d+)|([a-z_]+)=([^\]]*))\]$")
@@ -45,11 +46,6 @@ def _select(value, index, field, wanted):
         if isinstance(item, dict) and str(item.get(field)) == wanted:
             return item
     return MISSING
-
-
-def contained(instance):
-    """Whether a workload instance runs in a container or a Kubernetes pod."""
-    return instance.get("container") is not None or instance.get("pod") is not None
 
 
 def on_host(workload):

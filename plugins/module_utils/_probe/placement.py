@@ -128,6 +128,12 @@ def _pod(parts):
     return None, None
 
 
+def contained(where):
+    """Whether a placement (or a workload instance, which has the same keys) is in a container or a
+    Kubernetes pod. The controller's copy: ``WorkloadInstance.contained``."""
+    return where.get("container") is not None or where.get("pod") is not None
+
+
 def placement(path, tracking=None):
     """What a cgroup path says: {unit, manager, container, pod, evidence: {field: why}}; the unit from
     ``tracking`` (systemd's own hierarchy, see systemd_path) when given."""

@@ -37,21 +37,21 @@ PATTERNS = {
 _ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 
 
-def _refusal(exe):
-    """Why ``exe`` is not run, or None."""
+def _runnable(exe):
+    """(the stat of ``exe``, None) when it may be run, else (None, why not)."""
     if not exe or not exe.startswith("/"):
-        return "its binary is not known"
+        return None, "its binary is not known"
     if exe.endswith(" (deleted)"):
-        return "its binary %s was replaced on disk since it started" % exe
+        return None, "its binary %s was replaced on disk since it started" % exe
     try:
         info = os.stat(exe)
     except OSError as exc:
-        return "%s: %s" % (exe, exc.strerror)
+        return None, "%s: %s" % (exe, exc.strerror)
     if not stat.S_ISREG(info.st_mode) or not info.st_mode & 0o111:
-        return "%s is not an executable file" % exe
+        return None, "%s is not an executable file" % exe
     if info.st_uid != 0 or info.st_mode & 0o022:
-        return "%s is not owned by root or is writable by others" % exe
-    return None
+        return None, "%s is not owned by root or is writable by others" % exe
+    return info, None
 
 
 def _spawn(exe, null, write):
@@ -129,10 +129,9 @@ class VersionRuns:
         pattern = PATTERNS.get(workload)
         if pattern is None:
             return None, "no --version is read for %s" % workload
-        refused = _refusal(exe)
-        if refused:
+        info, refused = _runnable(exe)
+        if info is None:
             return None, "--version not run: " + refused
-        info = os.stat(exe)
         key = (info.st_dev, info.st_ino, workload)
         if key not in self.answers:
             if self.runs >= MAX_RUNS:
@@ -143,7 +142,7 @@ class VersionRuns:
                 self.answers[key] = (None, why)
             else:
                 match = pattern.search(text)
-                first = text.strip().splitlines()[0][:120] if text.strip() else ""
+                first = text.strip().splitlines()[0][:120]  # _output gives no blank text
                 self.answers[key] = (
                     (match.group(1), "%s --version: %s" % (exe, first))
                     if match

@@ -228,20 +228,17 @@ def _rpm_query(path, names):
         connection.close()
 
 
-def rpm_version(root, names):
-    """(version, evidence) of the first of ``names`` the RPM database of ``root`` (a Tree) holds, and the
-    database's identity (None when nothing was read). Never raises for what the files hold."""
+def _rpmdb(root):
+    """((path, real path, stat) of the RPM database of ``root``, None), or (None, the answer when there is
+    none it reads: an older format, or no database)."""
     tried = []
     for directory in RPM_DIRS:
         sqlite_path = "%s/%s" % (directory, RPMDB_SQLITE)
         try:
             real = root.path(sqlite_path)
-            info = os.stat(real)
+            return (sqlite_path, real, os.stat(real)), None
         except (OSError, ValueError):
-            info = None
-        if info is not None:
-            key = (info.st_ino, info.st_size, info.st_mtime_ns)
-            return _rpm_answer(sqlite_path, real, info, names, root.live), key
+            pass
         for name, what in _RPM_UNREAD:
             other = "%s/%s" % (directory, name)
             try:
@@ -249,9 +246,24 @@ def rpm_version(root, names):
             except (OSError, ValueError):
                 present = False
             if present:
-                return (None, "%s is %s: not read" % (other, what)), None
+                return None, (None, "%s is %s: not read" % (other, what))
         tried.append(sqlite_path)
-    return (None, "no RPM database (%s)" % ", ".join(tried)), None
+    return None, (None, "no RPM database (%s)" % ", ".join(tried))
+
+
+def _identity(info):
+    """A file's identity for the answers kept per file: inode, size, mtime."""
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def rpm_version(root, names):
+    """(version, evidence) of the first of ``names`` the RPM database of ``root`` (a Tree) holds, and the
+    database's identity (None when nothing was read). Never raises for what the files hold."""
+    found, answer = _rpmdb(root)
+    if found is None:
+        return answer, None
+    path, real, info = found
+    return _rpm_answer(path, real, info, names, root.live), _identity(info)
 
 
 def _rpm_answer(path, real, info, names, live):
@@ -311,21 +323,17 @@ class DpkgAnswers:
 
     def rpm(self, root, workload):
         """(version, evidence) from the RPM database of ``root``."""
-        names = RPM_PACKAGES[workload]
-        key = None
-        for directory in RPM_DIRS:
-            key = _file_key(root, "%s/%s" % (directory, RPMDB_SQLITE))
-            if key is not None:
-                break
-        if key is not None and (key, workload) in self.rpm_answers:
-            return self.rpm_answers[key, workload]
-        if key is not None and self.rpm_files >= self.MAX_FILES:
-            return None, "RPM database not read: %d already read in this probe" % self.rpm_files
-        answer, read_key = rpm_version(root, names)
-        if read_key is not None:
+        found, answer = _rpmdb(root)
+        if found is None:
+            return answer
+        path, real, info = found
+        key = (_identity(info), workload)
+        if key not in self.rpm_answers:
+            if self.rpm_files >= self.MAX_FILES:
+                return None, "RPM database not read: %d already read in this probe" % self.rpm_files
             self.rpm_files += 1
-            self.rpm_answers[read_key, workload] = answer
-        return answer
+            self.rpm_answers[key] = _rpm_answer(path, real, info, RPM_PACKAGES[workload], root.live)
+        return self.rpm_answers[key]
 
     def version(self, root, workload):
         key = _file_key(root, DPKG_STATUS)
@@ -370,10 +378,9 @@ def _file_key(root, path):
     if root is None:
         return None
     try:
-        info = os.stat(root.path(path))
+        return _identity(os.stat(root.path(path)))
     except (OSError, ValueError):
         return None
-    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def postgresql(instance, directory):

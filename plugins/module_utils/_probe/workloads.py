@@ -18,6 +18,7 @@ import os
 from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tree
 from ansible_collections.memtune.fleet.plugins.module_utils._probe import run_version, versions
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.placement import (
+    contained,
     parse_proc_cgroup,
     placement,
     systemd_path,
@@ -104,9 +105,9 @@ class _Process:
     def cgroup(self):
         return parse_proc_cgroup(self.cgroup_text)[1]
 
-    def command(self, tree):
+    def command(self):
         if self.argv is None:
-            self.argv = _argv(tree, self.pid)
+            self.argv = _argv(self.tree, self.pid)
         return self.argv
 
 
@@ -121,7 +122,7 @@ def _leader(pid, processes):
     return pid
 
 
-def _groups(tree, workload, processes):
+def _groups(workload, processes):
     """[[pid, ...]] per instance, the leader first. A leader whose parent is unknown (no stat: a capture
     without it) joins the one other instance of its cgroup, or the other such leaders of its cgroup,
     unless that is ambiguous (several instances, or several PostgreSQL data directories)."""
@@ -134,7 +135,7 @@ def _groups(tree, workload, processes):
     for cgroup, leaders in by_cgroup.items():
         orphans = [leader for leader in leaders if cgroup is not None and processes[leader].ppid is None]
         rooted = [leader for leader in leaders if leader not in orphans]
-        anchored = [leader for leader in orphans if _anchor(tree, workload, processes[leader])]
+        anchored = [leader for leader in orphans if _anchor(workload, processes[leader])]
         if len(rooted) == 1 and not anchored:
             head = rooted[0]
         elif not rooted and len(anchored) <= 1 and orphans:
@@ -147,14 +148,13 @@ def _groups(tree, workload, processes):
     return [[leader, *sorted((p for p in pids if p != leader), key=int)] for leader, pids in trees.items()]
 
 
-def _anchor(tree, workload, process):
-    return versions.data_dir(process.command(tree)) if workload == "postgresql" else None
+def _anchor(workload, process):
+    return versions.data_dir(process.command()) if workload == "postgresql" else None
 
 
-def _instance_root(tree, pid):
-    """(Tree of /proc/<pid>/root confined below it, or None; evidence)."""
+def _instance_root(tree, pid, link):
+    """(Tree of /proc/<pid>/root confined below it, or None; evidence). ``link``: where that link points."""
     name = "/proc/%s/root" % pid
-    link = tree.readlink(name)
     try:
         real = tree.path(name)
         if not os.path.isdir(real) or not os.access(real, os.R_OK | os.X_OK):
@@ -167,20 +167,9 @@ def _instance_root(tree, pid):
     )
 
 
-def _own_root(tree, pid, where):
-    """Whether the process runs in the live host's own root, outside containers and pods: only then may
-    its binary be run for its version."""
-    return (
-        tree.live
-        and where["container"] is None
-        and where["pod"] is None
-        and tree.readlink("/proc/%s/root" % pid) == "/"
-    )
-
-
 def _instance(tree, workload, pids, processes, dpkg, *, runs):
     leader = processes[pids[0]]
-    argv = leader.command(tree)
+    argv = leader.command()
     evidence = {}
     if leader.cgroup is None:
         where = {"unit": None, "manager": None, "container": None, "pod": None, "evidence": {}}
@@ -196,18 +185,21 @@ def _instance(tree, workload, pids, processes, dpkg, *, runs):
             leader.cgroup,
         )
     evidence.update(where["evidence"])
-    root, evidence["root"] = _instance_root(tree, leader.pid)
+    link = tree.readlink("/proc/%s/root" % leader.pid)
+    root, evidence["root"] = _instance_root(tree, leader.pid, link)
     root_name = "/proc/%s/root" % leader.pid if root is not None else None
-    if root is None and leader.cgroup is not None and where["container"] is None and where["pod"] is None:
+    if root is None and leader.cgroup is not None and not contained(where):
         root = tree  # the host's own process, whose root we may not open: its files are the host's
         evidence["root"] += "; no container or pod in its cgroup: the host's root read"
-    directory = _anchor(tree, workload, leader)
+    directory = _anchor(workload, leader)
     if directory:
         evidence["data_dir"] = "-D %s on the command line of pid %s" % (directory, leader.pid)
     exe = tree.readlink("/proc/%s/exe" % leader.pid)
+    # Its binary may be run for its version only on the live host, for a process of the host's own root.
+    own_root = tree.live and link == "/" and not contained(where)
     instance = versions.Instance(
         root, argv, exe, where["unit"], dpkg, environ=lambda: _environ(tree, leader.pid),
-        runs=runs if _own_root(tree, leader.pid, where) else None,
+        runs=runs if own_root else None,
     )
     found, evidence["version"] = versions.version(workload, instance, directory)
     return {
@@ -227,7 +219,7 @@ def _instance(tree, workload, pids, processes, dpkg, *, runs):
 
 
 def _host_first(instance):
-    return (instance["container"] is not None or instance["pod"] is not None, instance["leader"])
+    return (contained(instance), instance["leader"])
 
 
 def _instances(tree, workload, pids, dpkg, runs):
@@ -238,7 +230,7 @@ def _instances(tree, workload, pids, dpkg, runs):
             processes[pid] = process
     found = [
         _instance(tree, workload, group, processes, dpkg, runs=runs)
-        for group in _groups(tree, workload, processes)
+        for group in _groups(workload, processes)
     ]
     found.sort(key=_host_first)
     if len(found) > MAX_INSTANCES:

@@ -184,7 +184,8 @@ class WorkloadInstance(Model):
 
     @property
     def contained(self) -> bool:
-        """Whether it runs in a container or a Kubernetes pod (its runtime owns its limits)."""
+        """Whether it runs in a container or a Kubernetes pod (its runtime owns its limits). The host's
+        copy: ``_probe/placement.py`` ``contained``."""
         return self.container is not None or self.pod is not None
 
     def limit_target(self) -> tuple[str | None, str]:
@@ -230,7 +231,8 @@ class Workload(Model):
     def on_host(self) -> bool:
         """Whether it runs on the host itself: an instance outside containers and pods, or no instance
         known (its processes exited while the probe read them; it counts as before issue 18). The host's
-        copy: ``_probe/fingerprint.py`` ``on_host`` (tests/contract keeps them equal)."""
+        copy: ``_probe/fingerprint.py`` ``on_host`` (tests/unit/engine/test_workload_instances.py keeps
+        them equal)."""
         return not self.instances or any(not instance.contained for instance in self.instances)
 
 

@@ -242,7 +242,7 @@ def _workload_targets(
             try:
                 entry = (
                     CgroupUnit.model_validate({"unit": target, **limits})
-                    if target.endswith((".service", ".scope", ".slice")) and instance.unit == target
+                    if target == instance.unit
                     else CgroupPath.model_validate({"path": target, **limits})
                 )
             except ValueError:

@@ -17,6 +17,7 @@ from ansible_collections.memtune.fleet.plugins.module_utils._host.tree import Tr
 from ansible_collections.memtune.fleet.plugins.module_utils._probe import run_version
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.run_version import VersionRuns
 from ansible_collections.memtune.fleet.plugins.module_utils._probe.workloads import detect_workloads
+from tests.support.processes import started_as
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="binaries must be root's to be run")
 
@@ -163,13 +164,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
     exe.chmod(0o755)
     procs = [subprocess.Popen([str(exe), "300"]) for _ in range(2)]
     try:
-        # Popen returns once the child's exec has released the parent (vfork), which can be before the kernel
-        # gives it its new comm: wait for the names the probe classifies by.
-        deadline = time.monotonic() + 10
-        while any(Path(f"/proc/{proc.pid}/comm").read_text() != "redis-server\n" for proc in procs):
-            assert time.monotonic() < deadline, "the processes never got their name"
-            time.sleep(0.01)
-        yield str(exe), [proc.pid for proc in procs]
+        yield str(exe), [started_as(proc, "redis-server") for proc in procs]
     finally:
         for proc in procs:
             proc.kill()
